@@ -1,0 +1,111 @@
+//! The cluster file: the nodes of a system under test, how to start them, when they are ready,
+//! how the run ends and how its outcome is checked.
+//!
+//! [`load`] reads a TOML cluster file (see `docs/cluster-file.md`); [`Cluster::from_commands`]
+//! builds the same description from command-line `--node` options. Errors name the file, line
+//! and column and say what to do.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole system under test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// The cluster file it came from (`None` when built from the command line).
+    pub path: Option<PathBuf>,
+    /// The directory relative paths are resolved against (the cluster file's directory, or
+    /// the current directory).
+    pub base_dir: PathBuf,
+    /// The nodes, in start order.
+    pub nodes: Vec<Node>,
+    /// How the run as a whole is bounded.
+    pub run: RunSpec,
+    /// The optional oracle run after the system stops.
+    pub check: Option<Check>,
+}
+
+/// One named part of the system: a program started with its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Unique name, used in traces, fault rules and log prefixes.
+    pub name: String,
+    /// The command as written.
+    pub cmd: String,
+    /// The command split like a shell would; `argv[0]` resolved to an existing executable.
+    pub argv: Vec<String>,
+    /// The resolved program to execute (absolute, or relative to `cwd`).
+    pub program: PathBuf,
+    /// A daemon keeps running: it is stopped (SIGTERM, then SIGKILL after the grace period)
+    /// once every non-daemon node has exited.
+    pub daemon: bool,
+    /// Later nodes start only once this is ready.
+    pub ready: Option<Ready>,
+    /// Extra environment variables (added to bop's own environment).
+    pub env: BTreeMap<String, String>,
+    /// Working directory (absolute).
+    pub cwd: PathBuf,
+    /// How long to wait before starting this node (after the previous one is started/ready).
+    pub delay: Duration,
+}
+
+/// When a node counts as ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    /// A TCP socket is listening on this address (`tcp:HOST:PORT`).
+    Tcp(SocketAddr),
+    /// A Unix stream socket is listening at this path (`unix:PATH`).
+    Unix(PathBuf),
+}
+
+/// The `[run]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// The whole run's limit; past it the verdict is "hang".
+    pub timeout: Duration,
+    /// Between SIGTERM and SIGKILL when stopping nodes.
+    pub grace: Duration,
+    /// How long to wait for a node's `ready` condition before failing the start.
+    pub ready_timeout: Duration,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            timeout: Duration::from_secs(60),
+            grace: Duration::from_secs(3),
+            ready_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The `[check]` table: an oracle command; exit 0 means the run passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// The command as written.
+    pub cmd: String,
+    /// Split like a shell would.
+    pub argv: Vec<String>,
+    /// The resolved program.
+    pub program: PathBuf,
+    /// Working directory (absolute).
+    pub cwd: PathBuf,
+    /// Limit for the check itself.
+    pub timeout: Duration,
+}
+
+/// Why a cluster description could not be loaded; its `Display` says where and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The full, user-facing message (`cluster.toml:3:7: …`).
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
