@@ -74,3 +74,24 @@ impl<'de> serde::Deserialize<'de> for SockAddr {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_form_round_trips() {
+        for s in [
+            "127.0.0.1:7000",
+            "[::1]:9",
+            "unix:/tmp/a.sock",
+            "unix:@abs",
+            "unix:",
+            "family:16",
+        ] {
+            let a: SockAddr = s.parse().expect(s);
+            assert_eq!(a.to_string(), s);
+        }
+        assert!("nonsense".parse::<SockAddr>().is_err());
+    }
+}
