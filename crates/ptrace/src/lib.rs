@@ -1,1 +1,23 @@
-//! Backend.
+//! The ptrace + seccomp-BPF backend.
+//!
+//! [`Tracer`] launches programs with a seccomp filter installed before `execve` (so only the
+//! syscalls in [`bop_syscalls::TRACED`] stop them), follows every thread and child they create,
+//! and hands out [`Event`]s: syscall entries and exits, new tasks, execs, signals and exits.
+//! A stopped tracee stays stopped until [`Tracer::resume`] says how to go on, so the layers
+//! above decide synchronously (let the call run, watch its result, or fail it with an errno).
+//!
+//! One thread owns a `Tracer`: every ptrace call must come from the thread that attached the
+//! tracee. Call [`block_signals`] first thing in `main`, before any other thread starts, so that
+//! SIGCHLD, SIGINT, SIGTERM and SIGHUP are only ever received by the tracer's wait.
+//!
+//! This crate knows nothing of sockets, nodes or faults.
+
+mod filter;
+mod launch;
+mod memory;
+mod tracer;
+
+pub use filter::build as build_filter;
+pub use launch::{Spawn, SpawnError};
+pub use memory::TraceeMemory;
+pub use tracer::{block_signals, Action, Event, Exit, TaskKind, Tracer};
