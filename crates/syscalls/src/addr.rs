@@ -1,7 +1,7 @@
 //! Socket addresses as read from the tracee's memory.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::str::FromStr;
 
 /// A socket address, parsed from a `struct sockaddr_*` in tracee memory.
@@ -72,6 +72,66 @@ impl<'de> serde::Deserialize<'de> for SockAddr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The largest socket address the kernel accepts or returns (`sizeof(struct
+/// sockaddr_storage)`); longer lengths are capped to it before reading tracee memory.
+pub(crate) const SOCKADDR_MAX: usize = 128;
+
+/// Parses a `struct sockaddr_*` of exactly `bytes.len()` bytes (the address length the caller
+/// or the kernel gave), as laid out on x86_64 Linux.
+///
+/// - `AF_INET`: `sockaddr_in` (at least 8 bytes: family, big-endian port, address).
+/// - `AF_INET6`: `sockaddr_in6` (at least 24 bytes; the scope id is kept when the 28-byte
+///   form gives a non-zero one; the flow label is dropped).
+/// - `AF_UNIX`: 2 bytes (the family only) is the unnamed address `Unix("")`; a `sun_path`
+///   starting with a NUL byte is an abstract name, `@` followed by all the remaining bytes up
+///   to the length (invalid UTF-8 replaced by U+FFFD); otherwise the path up to the first NUL.
+/// - Any other family: `Other(family)`.
+///
+/// Returns `None` when `bytes` is too short for its family (or for the family field).
+pub fn parse_sockaddr(bytes: &[u8]) -> Option<SockAddr> {
+    let family = u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]);
+    match i32::from(family) {
+        libc::AF_INET => {
+            let port = u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?);
+            let ip: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+            Some(SockAddr::Inet(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(ip),
+                port,
+            ))))
+        }
+        libc::AF_INET6 => {
+            let port = u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?);
+            let ip: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
+            let scope_id = bytes
+                .get(24..28)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_ne_bytes);
+            Some(SockAddr::Inet(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(ip),
+                port,
+                0,
+                scope_id,
+            ))))
+        }
+        libc::AF_UNIX => {
+            let path = bytes.get(2..).unwrap_or_default();
+            match path.split_first() {
+                None => Some(SockAddr::Unix(String::new())),
+                Some((0, name)) => Some(SockAddr::Unix(format!(
+                    "@{}",
+                    String::from_utf8_lossy(name)
+                ))),
+                Some(_) => {
+                    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                    let p = path.get(..end).unwrap_or_default();
+                    Some(SockAddr::Unix(String::from_utf8_lossy(p).into_owned()))
+                }
+            }
+        }
+        _ => Some(SockAddr::Other(family)),
     }
 }
 

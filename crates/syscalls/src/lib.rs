@@ -12,10 +12,14 @@
 mod addr;
 mod decode;
 mod table;
+#[cfg(test)]
+mod tests;
 
-pub use addr::SockAddr;
+pub use addr::{parse_sockaddr, ParseSockAddrError, SockAddr};
 pub use decode::decode;
-pub use table::{errno_name, is_traced, name, TRACED};
+pub use table::{
+    errno_name, errno_number, is_traced, name, number, signal_name, signal_number, TRACED,
+};
 
 /// Reads the tracee's memory. Implemented by a backend (process_vm_readv) or by tests.
 pub trait Memory {
@@ -28,7 +32,7 @@ pub trait Memory {
 pub struct Syscall {
     /// The raw syscall number (x86_64 numbering).
     pub nr: i64,
-    /// The syscall's name (`"recvfrom"`), or `"syscall_N"` for an unknown number.
+    /// The syscall's name (`"recvfrom"`), or `"syscall"` for an unknown number.
     pub name: &'static str,
     /// The typed arguments and, when decoded at the exit stop, the outputs.
     pub call: Call,

@@ -1,1 +1,14 @@
-//! Trace.
+//! The bop trace format (version [`FORMAT`]): JSON Lines, one [`Record`] per line.
+//!
+//! A trace is a [`Header`], then one [`Event`] per observed step as it happens, then a
+//! [`Footer`] with the verdict. The [`Writer`] streams records and flushes often, so a trace
+//! cut short (bop killed, disk full) is still readable up to its last whole line; the
+//! [`Reader`] reads such a trace and says that it is truncated. See `docs/trace-format.md`.
+
+mod reader;
+mod record;
+mod writer;
+
+pub use reader::{read_file, ReadError, Trace};
+pub use record::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, SockInfo, FORMAT};
+pub use writer::Writer;

@@ -1,0 +1,182 @@
+//! The records of a trace.
+
+use bop_syscalls::SockAddr;
+use serde::{Deserialize, Serialize};
+
+/// The trace format version written in every header. Readers accept this version and older.
+pub const FORMAT: u32 = 1;
+
+/// One line of a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The first line.
+    Header(Header),
+    /// One observed step.
+    Event(Event),
+    /// The last line, written when the run ends.
+    Footer(Footer),
+}
+
+/// What was run, by which bop, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Trace format version ([`FORMAT`]).
+    pub format: u32,
+    /// The bop version that wrote the trace.
+    pub bop_version: String,
+    /// Wall-clock start of the run, milliseconds since the Unix epoch.
+    pub start_unix_ms: u64,
+    /// How bop observed the system: `ptrace+seccomp` or `ptrace` (attach).
+    pub backend: String,
+    /// The cluster file, if one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The nodes of the system.
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// A node as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its name.
+    pub name: String,
+    /// Its command line.
+    pub cmd: String,
+    /// Whether it is a daemon.
+    #[serde(default)]
+    pub daemon: bool,
+}
+
+/// A socket as bop knows it when an event happens on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SockInfo {
+    /// The socket's inode number: the same socket has the same id in every process.
+    pub id: u64,
+    /// `inet`, `inet6`, `unix` or `other`.
+    pub family: String,
+    /// `stream`, `dgram`, `seqpacket` or `other`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Its local address, when bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<SockAddr>,
+    /// Its peer's address, when connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<SockAddr>,
+}
+
+/// One observed step of one thread: a traced syscall, or a process event.
+///
+/// `kind` says which: `syscall`, `spawn` (bop started the node's process), `fork` (a new
+/// process), `thread` (a new thread), `exec`, `signal` (a signal delivered), `exit` (a thread
+/// or process ended), `warning` (something bop cannot trace faithfully, e.g. io_uring).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Event {
+    /// The node's name.
+    pub node: String,
+    /// Process id (thread group id).
+    pub pid: i32,
+    /// Thread id.
+    pub tid: i32,
+    /// Per-thread sequence number, from 0.
+    pub seq: u64,
+    /// Monotonic nanoseconds since the run started.
+    pub ts: u64,
+    /// What happened (see the type's doc).
+    pub kind: String,
+    /// The syscall's name, for `kind = "syscall"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// The fd the call works on (for dup: the old fd; for sendfile/splice: the fd written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    /// The socket behind `fd`, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sock: Option<SockInfo>,
+    /// What `fd` is when it is not a socket: `pipe:[ino]`, `file`, `tty` …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The address argument: connect/bind/sendto destination, accept/recvfrom source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SockAddr>,
+    /// Bytes moved (send/receive calls that succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Call flags (MSG_*, SOCK_*, O_*), when the call has them and they are not 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<i64>,
+    /// Fds made or passed: socketpair/pipe ends, SCM_RIGHTS fds, close_range bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fds: Option<Vec<i32>>,
+    /// Per-message byte counts of sendmmsg/recvmmsg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgs: Option<Vec<u64>>,
+    /// The other task concerned: the new pid/tid (fork, thread), the reaped child (wait), the
+    /// signalled pid (kill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<i32>,
+    /// A signal's name (signal, exit by signal, kill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// An exit code (exit) or a reaped child's wait status (wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// The program and arguments (spawn, exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    /// The call's result when it succeeded (a new fd, a count, 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<i64>,
+    /// The errno name when the call failed (`ECONNREFUSED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// Free text: what a warning is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Footer {
+    /// `pass`, `fail`, `hang` or `interrupted`.
+    pub verdict: String,
+    /// Why, when not `pass`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Milliseconds from start to end.
+    pub duration_ms: u64,
+    /// Events written.
+    pub events: u64,
+    /// Per node: how it ended and what it moved.
+    pub nodes: Vec<NodeOutcome>,
+    /// The check's exit code, when a check ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_status: Option<i32>,
+}
+
+/// One node's outcome.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NodeOutcome {
+    /// The node's name.
+    pub name: String,
+    /// Every process id the node had.
+    pub pids: Vec<i32>,
+    /// Threads seen, over all its processes.
+    pub threads: u64,
+    /// Its first process's exit code, if it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// The signal that killed its first process, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Whether bop sent that signal (stopping a daemon).
+    #[serde(default)]
+    pub stopped_by_bop: bool,
+    /// Events recorded for the node.
+    pub events: u64,
+    /// Bytes its send calls moved.
+    pub bytes_sent: u64,
+    /// Bytes its receive calls returned.
+    pub bytes_received: u64,
+}
