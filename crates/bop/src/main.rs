@@ -1,1 +1,299 @@
-fn main() {}
+//! bop: run an unmodified distributed system under ptrace + seccomp-BPF, record its
+//! communication, and judge the run.
+//!
+//! Exit codes: 0 the run passed, 1 it failed (or hung), 2 a usage, configuration or start-up
+//! error, 130 interrupted.
+
+mod output;
+mod probe;
+mod ready;
+mod record;
+mod run;
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Trace and fault-inject unmodified distributed systems.
+#[derive(Parser)]
+#[command(name = "bop", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a system under bop: from a cluster file, from --node options, or one command after --.
+    Run(RunArgs),
+    /// Print the per-node summary of a trace.
+    Stats {
+        /// The trace file (JSON Lines, from `bop run --trace`).
+        trace: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a bundled system (our TCP echo testbed) under bop and show what to do next.
+    Demo,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The cluster file (TOML; see docs/cluster-file.md).
+    cluster: Option<PathBuf>,
+    /// Write the trace here (default: a fresh directory under ./bop-out/). Node logs go beside it.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// A node as NAME='COMMAND' (repeatable), instead of a cluster file.
+    #[arg(long = "node", value_name = "NAME=CMD")]
+    nodes: Vec<String>,
+    /// Mark a --node as a daemon (stopped once the other nodes have exited).
+    #[arg(long = "daemon", value_name = "NAME")]
+    daemons: Vec<String>,
+    /// Limit for the whole run (e.g. 30s, 2m); overrides the cluster file's [run] timeout.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Do not echo the nodes' output (it is still saved beside the trace).
+    #[arg(short, long)]
+    quiet: bool,
+    /// Make io_uring_setup fail with ENOSYS (bop cannot see io_uring's I/O).
+    #[arg(long)]
+    refuse_io_uring: bool,
+    /// One command to run as a single node, strace-style: bop run -- ./server 7000
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    // Before any thread starts: the tracer receives these signals synchronously.
+    bop_ptrace::block_signals();
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        Cmd::Run(args) => cmd_run(args),
+        Cmd::Stats { trace, json } => cmd_stats(&trace, json),
+        Cmd::Demo => cmd_demo(),
+    };
+    ExitCode::from(code as u8)
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("bop: error: {msg}");
+    2
+}
+
+fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    let sources = [
+        args.cluster.is_some(),
+        !args.nodes.is_empty(),
+        !args.command.is_empty(),
+    ];
+    match sources.iter().filter(|&&s| s).count() {
+        0 => {
+            return Err(
+                "nothing to run: give a cluster file (bop run cluster.toml), --node NAME=CMD \
+                 options, or a command after -- (bop run -- ./server 7000)"
+                    .into(),
+            )
+        }
+        1 => {}
+        _ => {
+            return Err(
+                "give only one of: a cluster file, --node options, or a command after --".into(),
+            )
+        }
+    }
+    if !args.daemons.is_empty() && args.nodes.is_empty() {
+        return Err("--daemon NAME only applies to --node options".into());
+    }
+    let mut cluster = if let Some(path) = &args.cluster {
+        bop_cluster::load(path).map_err(|e| e.to_string())?
+    } else if !args.nodes.is_empty() {
+        let mut pairs = Vec::new();
+        for n in &args.nodes {
+            let Some((name, cmd)) = n.split_once('=') else {
+                return Err(format!(
+                    "--node {n:?}: expected NAME=COMMAND, e.g. --node server='./server 7000'"
+                ));
+            };
+            pairs.push((name.to_string(), cmd.to_string()));
+        }
+        bop_cluster::Cluster::from_commands(&pairs, &args.daemons, &cwd)
+            .map_err(|e| e.to_string())?
+    } else {
+        bop_cluster::Cluster::from_argv(&args.command, &cwd).map_err(|e| e.to_string())?
+    };
+    if let Some(t) = args.timeout {
+        cluster.run.timeout = t;
+    }
+    Ok(cluster)
+}
+
+fn trace_path(args: &RunArgs, cluster: &bop_cluster::Cluster) -> Result<PathBuf, String> {
+    if let Some(t) = &args.trace {
+        if let Some(dir) = t.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        return Ok(t.clone());
+    }
+    let label = cluster
+        .path
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| {
+            cluster
+                .nodes
+                .first()
+                .map(|n| n.name.clone())
+                .unwrap_or_default()
+        });
+    let dir = run::fresh_out_dir(&label).map_err(|e| format!("cannot create ./bop-out: {e}"))?;
+    Ok(dir.join("trace.jsonl"))
+}
+
+fn cmd_run(args: RunArgs) -> i32 {
+    let cluster = match load_cluster(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let trace = match trace_path(&args, &cluster) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    let opts = run::Options {
+        trace,
+        echo: !args.quiet,
+        refuse_io_uring: args.refuse_io_uring,
+    };
+    let outcome = match run::run(&cluster, &opts) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e.0),
+    };
+    print_outcome(&outcome);
+    outcome.exit_code
+}
+
+fn print_outcome(o: &run::Outcome) {
+    let f = &o.footer;
+    println!();
+    match &f.reason {
+        None => println!(
+            "bop: {} ({} events in {} ms)",
+            f.verdict.to_uppercase(),
+            f.events,
+            f.duration_ms
+        ),
+        Some(r) => println!("bop: {}: {r}", f.verdict.to_uppercase()),
+    }
+    print!("{}", summary::table(&summary::from_footer(f)));
+    println!("  trace: {}", o.trace.display());
+    if let Some(first) = o.logs.first() {
+        let dir = first.parent().unwrap_or(Path::new("."));
+        println!(
+            "  logs:  {} files beside it ({}/…{{stdout,stderr}})",
+            o.logs.len(),
+            dir.display()
+        );
+    }
+    if let Some(e) = &o.trace_error {
+        eprintln!("bop: error: {e}");
+    }
+}
+
+fn cmd_stats(path: &Path, json: bool) -> i32 {
+    let trace = match bop_trace::read_file(path) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(w) = trace.warning() {
+        eprintln!("bop: warning: {}: {w}", path.display());
+    }
+    let rows = summary::from_trace(&trace);
+    if json {
+        let v = serde_json::json!({
+            "trace": path.display().to_string(),
+            "truncated": trace.truncated,
+            "complete": trace.footer.is_some(),
+            "verdict": trace.footer.as_ref().map(|f| f.verdict.clone()),
+            "reason": trace.footer.as_ref().and_then(|f| f.reason.clone()),
+            "events": trace.events.len(),
+            "nodes": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return 0;
+    }
+    match &trace.footer {
+        Some(f) => println!(
+            "{}: {} events, verdict {}{}",
+            path.display(),
+            trace.events.len(),
+            f.verdict,
+            f.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        None => println!(
+            "{}: {} events, no verdict (incomplete)",
+            path.display(),
+            trace.events.len()
+        ),
+    }
+    print!("{}", summary::table(&rows));
+    0
+}
+
+fn cmd_demo() -> i32 {
+    let exe_dir = match std::env::current_exe() {
+        Ok(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Err(e) => return usage_error(format!("cannot find bop's own binary: {e}")),
+    };
+    if !exe_dir.join("tb-echo").exists() {
+        return usage_error(format!(
+            "the testbed programs are not next to bop in {}: build them with `cargo build --release` \
+             (it builds bop and the testbeds together)",
+            exe_dir.display()
+        ));
+    }
+    // the testbeds are found through PATH, like any program named in a cluster file
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::set_var("PATH", format!("{}:{path}", exe_dir.display()));
+    let dir = match run::fresh_out_dir("demo") {
+        Ok(d) => d,
+        Err(e) => return usage_error(format!("cannot create ./bop-out: {e}")),
+    };
+    let cluster_file = dir.join("echo.toml");
+    if let Err(e) = std::fs::write(&cluster_file, include_str!("../../../testbeds/echo.toml")) {
+        return usage_error(format!("cannot write {}: {e}", cluster_file.display()));
+    }
+    println!("bop demo: a TCP echo server and two clients (testbeds/echo.toml), traced.\n");
+    let args = RunArgs {
+        cluster: Some(cluster_file.clone()),
+        trace: Some(dir.join("trace.jsonl")),
+        nodes: vec![],
+        daemons: vec![],
+        timeout: None,
+        quiet: false,
+        refuse_io_uring: false,
+        command: vec![],
+    };
+    let trace = dir.join("trace.jsonl");
+    let code = cmd_run(args);
+    println!("\nWhat next:");
+    println!(
+        "  bop stats {}          # the per-node summary again",
+        trace.display()
+    );
+    println!("  head -5 {}            # the trace: JSON Lines, one event per line (docs/trace-format.md)", trace.display());
+    println!(
+        "  bop run {} --trace my.jsonl   # run it yourself",
+        cluster_file.display()
+    );
+    code
+}

@@ -2,8 +2,18 @@
 //! how the run ends and how its outcome is checked.
 //!
 //! [`load`] reads a TOML cluster file (see `docs/cluster-file.md`); [`Cluster::from_commands`]
-//! builds the same description from command-line `--node` options. Errors name the file, line
-//! and column and say what to do.
+//! builds the same description from command-line `--node` options and [`Cluster::from_argv`]
+//! from a single command. Errors name the file, line and column and say what to do.
+
+mod cli;
+mod diag;
+mod file;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use file::{load, parse};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,7 +23,8 @@ use std::time::Duration;
 /// A whole system under test.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cluster {
-    /// The cluster file it came from (`None` when built from the command line).
+    /// The cluster file it came from, as given to [`load`] or [`parse`] (`None` when built
+    /// from the command line).
     pub path: Option<PathBuf>,
     /// The directory relative paths are resolved against (the cluster file's directory, or
     /// the current directory).
@@ -35,7 +46,7 @@ pub struct Node {
     pub cmd: String,
     /// The command split like a shell would; `argv[0]` resolved to an existing executable.
     pub argv: Vec<String>,
-    /// The resolved program to execute (absolute, or relative to `cwd`).
+    /// The resolved program to execute: an absolute path to an existing executable file.
     pub program: PathBuf,
     /// A daemon keeps running: it is stopped (SIGTERM, then SIGKILL after the grace period)
     /// once every non-daemon node has exited.
@@ -87,7 +98,7 @@ pub struct Check {
     pub cmd: String,
     /// Split like a shell would.
     pub argv: Vec<String>,
-    /// The resolved program.
+    /// The resolved program: an absolute path to an existing executable file.
     pub program: PathBuf,
     /// Working directory (absolute).
     pub cwd: PathBuf,
@@ -100,6 +111,13 @@ pub struct Check {
 pub struct ConfigError {
     /// The full, user-facing message (`cluster.toml:3:7: …`).
     pub message: String,
+}
+
+impl ConfigError {
+    /// An error with this complete message.
+    pub(crate) fn new(message: String) -> Self {
+        ConfigError { message }
+    }
 }
 
 impl std::fmt::Display for ConfigError {

@@ -62,6 +62,9 @@ pub struct Applied {
     pub object: Option<Object>,
     /// The socket, when `object` is one.
     pub socket: Option<Socket>,
+    /// The fd `object` is behind (for accept, the new fd; for splice, the end that is
+    /// communication).
+    pub fd: Option<i32>,
     /// Whether the call is communication (or process coordination) worth recording.
     pub record: bool,
 }
@@ -295,12 +298,20 @@ impl Model {
             object,
             socket,
             record,
+            fd: None,
         }
     }
 
     fn on_fd(&mut self, tid: i32, fd: i32, probe: &mut dyn Probe) -> Applied {
         let o = self.object(tid, fd, probe);
-        self.applied(o)
+        self.applied_fd(o, fd)
+    }
+
+    fn applied_fd(&self, object: Option<Object>, fd: i32) -> Applied {
+        Applied {
+            fd: Some(fd),
+            ..self.applied(object)
+        }
     }
 
     fn remove(&mut self, tid: i32, fd: i32) -> Option<Object> {
@@ -312,12 +323,21 @@ impl Model {
     /// effect does not depend on the result (close) change the model; others just say what
     /// their fd is.
     pub fn apply(&mut self, tid: i32, sc: &Syscall, probe: &mut dyn Probe) -> Applied {
+        let mut a = self.apply_call(tid, sc, probe);
+        if a.fd.is_none() {
+            a.fd = primary_fd(sc);
+        }
+        a
+    }
+
+    fn apply_call(&mut self, tid: i32, sc: &Syscall, probe: &mut dyn Probe) -> Applied {
         let ok = sc.result().and_then(|r| r.ok());
         let err = sc.result().and_then(|r| r.err());
         match &sc.call {
             Call::Socket { ty, .. } => {
-                let object =
-                    ok.and_then(|fd| self.install(tid, fd as i32, ty & libc::SOCK_CLOEXEC != 0, probe));
+                let object = ok.and_then(|fd| {
+                    self.install(tid, fd as i32, ty & libc::SOCK_CLOEXEC != 0, probe)
+                });
                 let mut a = self.applied(object);
                 a.record = true;
                 a
@@ -377,7 +397,10 @@ impl Model {
                 None => self.on_fd(tid, *fd, probe),
             },
             Call::Getsockopt {
-                fd, level, optname, value,
+                fd,
+                level,
+                optname,
+                value,
             } => {
                 let connected =
                     *level == libc::SOL_SOCKET && *optname == libc::SO_ERROR && *value == Some(0);
@@ -429,7 +452,7 @@ impl Model {
             Call::Splice { fd_in, fd_out, .. } => {
                 let out = self.object(tid, *fd_out, probe);
                 if out.as_ref().is_some_and(Object::is_comm) {
-                    self.applied(out)
+                    self.applied_fd(out, *fd_out)
                 } else {
                     self.on_fd(tid, *fd_in, probe)
                 }
@@ -534,5 +557,29 @@ impl Model {
                 p.table = id;
             }
         }
+    }
+}
+
+/// The fd a call is about: the new fd for socket/accept, the first of a pair, else its argument.
+fn primary_fd(sc: &Syscall) -> Option<i32> {
+    let ok = sc.result().and_then(|r| r.ok()).map(|v| v as i32);
+    match &sc.call {
+        Call::Socket { .. } | Call::Accept { .. } => ok,
+        Call::Socketpair { fds, .. } | Call::Pipe { fds, .. } => fds.map(|f| f[0]),
+        Call::Bind { fd, .. }
+        | Call::Listen { fd, .. }
+        | Call::Connect { fd, .. }
+        | Call::Getsockopt { fd, .. }
+        | Call::Shutdown { fd, .. }
+        | Call::Send { fd, .. }
+        | Call::Recv { fd, .. }
+        | Call::SendMmsg { fd, .. }
+        | Call::RecvMmsg { fd, .. }
+        | Call::Close { fd }
+        | Call::Fcntl { fd, .. } => Some(*fd),
+        Call::Dup { oldfd, .. } => Some(*oldfd),
+        Call::Sendfile { out_fd, .. } => Some(*out_fd),
+        Call::Splice { fd_in, .. } => Some(*fd_in),
+        _ => None,
     }
 }

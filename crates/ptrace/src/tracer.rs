@@ -103,7 +103,7 @@ pub enum Event {
     Interrupted { sig: i32 },
     /// The deadline given to [`Tracer::next_event`] passed.
     Timeout,
-    /// No tracee is left.
+    /// No tracee is left (only returned when no deadline was given).
     NoTracees,
 }
 
@@ -294,7 +294,8 @@ impl Tracer {
             }
             if pid < 0 {
                 let e = std::io::Error::last_os_error().raw_os_error();
-                if e == Some(libc::ECHILD) && self.threads.is_empty() {
+                // with a deadline, wait for it even with no tracee (more may be started)
+                if e == Some(libc::ECHILD) && self.threads.is_empty() && deadline.is_none() {
                     return Event::NoTracees;
                 }
             }

@@ -168,7 +168,11 @@ mod tests {
                 .enumerate()
                 .filter(|&(i, &b)| b == b'\n' && i <= len)
                 .count();
-            assert_eq!(t.events.len(), whole_lines.saturating_sub(1), "cut at {len}");
+            assert_eq!(
+                t.events.len(),
+                whole_lines.saturating_sub(1),
+                "cut at {len}"
+            );
             assert!(t.warning().is_some());
         }
         std::fs::remove_file(&cut).ok();

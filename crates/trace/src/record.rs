@@ -88,6 +88,11 @@ pub struct Event {
     /// The syscall's name, for `kind = "syscall"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscall: Option<String>,
+    /// What the syscall does to communication, whatever its flavour: `socket`, `socketpair`,
+    /// `pipe`, `bind`, `listen`, `connect`, `accept`, `getsockopt`, `shutdown`, `send`, `recv`,
+    /// `close`, `close_range`, `dup`, `fcntl`, `wait`, `kill`, `io_uring_setup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
     /// The fd the call works on (for dup: the old fd; for sendfile/splice: the fd written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<i32>,

@@ -1,0 +1,878 @@
+//! One run of a system under the tracer: start the nodes in order, record every traced call,
+//! stop the daemons when the work is done, and judge the outcome.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bop_cluster::{Cluster, Node};
+use bop_model::{Model, Object, TaskKind as ModelTask};
+use bop_ptrace::{Action, Event as Stop, Exit, Spawn, TaskKind, TraceeMemory, Tracer};
+use bop_syscalls::{decode, signal_name, Call};
+use bop_trace::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, Writer, FORMAT};
+
+use crate::output::{self, Capture};
+use crate::probe::PidfdProbe;
+use crate::ready;
+use crate::record::syscall_event;
+
+/// How often a pending `ready` condition is checked.
+const READY_POLL: Duration = Duration::from_millis(20);
+
+/// Options of one run.
+pub struct Options {
+    /// Where the trace goes; node logs go beside it.
+    pub trace: PathBuf,
+    /// Echo the nodes' output with a `name |` prefix.
+    pub echo: bool,
+    /// Make io_uring_setup fail with ENOSYS.
+    pub refuse_io_uring: bool,
+}
+
+/// A run that could not start (exit code 2).
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+/// How a run ended.
+pub struct Outcome {
+    /// What the trace's footer says.
+    pub footer: Footer,
+    /// bop's exit code: 0 pass, 1 fail or hang, 130 interrupted.
+    pub exit_code: i32,
+    /// Files written: the trace and the logs.
+    pub trace: PathBuf,
+    /// Node log files.
+    pub logs: Vec<PathBuf>,
+    /// A trace write error that cut the run short.
+    pub trace_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Reason {
+    Finished,
+    Hang,
+    Interrupted(i32),
+    StartFailed(String),
+    TraceFailed(String),
+}
+
+#[derive(Default)]
+struct NodeState {
+    root: Option<i32>,
+    pids: BTreeSet<i32>,
+    threads: u64,
+    exit: Option<Exit>,
+    stopped_by_bop: bool,
+    events: u64,
+    sent: u64,
+    received: u64,
+    started_at: Option<Instant>,
+    up_at: Option<Instant>,
+    capture: Option<Capture>,
+    /// a failed bind, to explain an early exit
+    hint: Option<String>,
+}
+
+struct Runner<'a> {
+    cluster: &'a Cluster,
+    opts: &'a Options,
+    tracer: Tracer,
+    model: Model,
+    probe: PidfdProbe,
+    writer: Writer,
+    trace_error: Option<String>,
+    nodes: Vec<NodeState>,
+    seq: HashMap<i32, u64>,
+    start: Instant,
+    next_node: usize,
+    ready_check: Instant,
+    stopping: Option<(Reason, Instant)>,
+    killed: bool,
+    echo: Option<Arc<Mutex<io::Stdout>>>,
+    io_uring_warned: BTreeSet<i32>,
+}
+
+/// Runs the cluster under the tracer and writes the trace.
+pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
+    preflight(cluster)?;
+    let writer = Writer::create(&opts.trace).map_err(|e| {
+        StartError(format!(
+            "cannot create the trace file {}: {e}",
+            opts.trace.display()
+        ))
+    })?;
+    let start = Instant::now();
+    let mut r = Runner {
+        cluster,
+        opts,
+        tracer: Tracer::new(),
+        model: Model::new(),
+        probe: PidfdProbe::default(),
+        writer,
+        trace_error: None,
+        nodes: cluster.nodes.iter().map(|_| NodeState::default()).collect(),
+        seq: HashMap::new(),
+        start,
+        next_node: 0,
+        ready_check: start,
+        stopping: None,
+        killed: false,
+        echo: opts.echo.then(|| Arc::new(Mutex::new(io::stdout()))),
+        io_uring_warned: BTreeSet::new(),
+    };
+    let header = Header {
+        format: FORMAT,
+        bop_version: env!("CARGO_PKG_VERSION").to_string(),
+        start_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        backend: "ptrace+seccomp".into(),
+        cluster: cluster.path.as_ref().map(|p| p.display().to_string()),
+        nodes: cluster
+            .nodes
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                cmd: n.cmd.clone(),
+                daemon: n.daemon,
+            })
+            .collect(),
+    };
+    r.write(Record::Header(header));
+    let reason = r.run_loop();
+    Ok(r.finish(reason))
+}
+
+/// Refuses to start when a node's ready address is already taken by someone else.
+fn preflight(cluster: &Cluster) -> Result<(), StartError> {
+    for n in &cluster.nodes {
+        if let Some(ready) = &n.ready {
+            if ready::is_listening(ready) {
+                return Err(StartError(format!(
+                    "node {}: its ready address {} is already in use by a process outside this \
+                     run: stop that process or give the node another port",
+                    n.name,
+                    ready_str(ready)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ready_str(r: &bop_cluster::Ready) -> String {
+    match r {
+        bop_cluster::Ready::Tcp(a) => format!("tcp:{a}"),
+        bop_cluster::Ready::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
+fn cstring(s: impl AsRef<[u8]>) -> Result<CString, StartError> {
+    CString::new(s.as_ref().to_vec())
+        .map_err(|_| StartError("an argument or variable contains a NUL byte".into()))
+}
+
+impl Runner<'_> {
+    fn ts(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn write(&mut self, rec: Record) {
+        if self.trace_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.writer.write(&rec) {
+            let msg = format!(
+                "writing the trace {} failed: {e}",
+                self.opts.trace.display()
+            );
+            self.trace_error = Some(msg.clone());
+            self.begin_stop(Reason::TraceFailed(msg));
+        }
+    }
+
+    /// Writes an event for thread `tid` of node `node`.
+    fn emit(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
+        let seq = self.seq.entry(tid).or_insert(0);
+        e.seq = *seq;
+        *seq += 1;
+        e.node = self.cluster.nodes[node].name.clone();
+        e.pid = pid;
+        e.tid = tid;
+        e.ts = self.ts();
+        self.nodes[node].events += 1;
+        self.write(Record::Event(e));
+    }
+
+    fn spawn_node(&mut self, i: usize) -> Result<(), StartError> {
+        let node: &Node = &self.cluster.nodes[i];
+        let width = self
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.name.len())
+            .max()
+            .unwrap_or(0);
+        let stem = self.opts.trace.with_extension("");
+        let mut capture = output::capture(
+            &stem,
+            &node.name,
+            format!("{:width$} | ", node.name),
+            self.echo.clone(),
+        )
+        .map_err(|e| {
+            StartError(format!(
+                "node {}: cannot capture its output: {e}",
+                node.name
+            ))
+        })?;
+        for ino in capture.inodes {
+            self.model.mark_log_pipe(ino);
+        }
+        let devnull = std::fs::File::open("/dev/null")
+            .map_err(|e| StartError(format!("cannot open /dev/null: {e}")))?;
+        let [out, err] = capture
+            .writers
+            .as_ref()
+            .map(|[o, e]| [o.as_raw_fd(), e.as_raw_fd()])
+            .ok_or_else(|| StartError("output pipes missing".into()))?;
+        let mut env: Vec<CString> = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            if node.env.contains_key(k.to_string_lossy().as_ref()) {
+                continue;
+            }
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            env.push(cstring(kv)?);
+        }
+        for (k, v) in &node.env {
+            env.push(cstring(format!("{k}={v}"))?);
+        }
+        let spec = Spawn {
+            program: cstring(node.program.as_os_str().as_bytes())?,
+            argv: node.argv.iter().map(cstring).collect::<Result<_, _>>()?,
+            env,
+            cwd: cstring(node.cwd.as_os_str().as_bytes())?,
+            stdio: [devnull.as_raw_fd(), out, err],
+            new_process_group: true,
+            user: None,
+        };
+        let pid = self.tracer.spawn(&spec).map_err(|e| {
+            StartError(format!(
+                "node {}: cannot start {}: {e}",
+                node.name,
+                node.program.display()
+            ))
+        })?;
+        capture.close_writers();
+        let name = node.name.clone();
+        let argv = node.argv.clone();
+        let st = &mut self.nodes[i];
+        st.root = Some(pid);
+        st.pids.insert(pid);
+        st.threads += 1;
+        st.capture = Some(capture);
+        st.started_at = Some(Instant::now());
+        if node.ready.is_none() {
+            st.up_at = st.started_at;
+        }
+        self.model.add_process(pid, i);
+        let _ = name;
+        self.emit(
+            i,
+            pid,
+            pid,
+            Event {
+                kind: "spawn".into(),
+                argv: Some(argv),
+                ..Event::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts every node whose turn has come; returns when it must wait, and until when.
+    fn start_nodes(&mut self) -> Result<Option<Instant>, String> {
+        loop {
+            let i = self.next_node;
+            if i >= self.cluster.nodes.len() || self.stopping.is_some() {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            let mut base = self.start;
+            if i > 0 {
+                let prev = &self.cluster.nodes[i - 1];
+                if self.nodes[i - 1].up_at.is_none() {
+                    let Some(ready) = &prev.ready else {
+                        return Ok(None);
+                    };
+                    if now >= self.ready_check {
+                        self.ready_check = now + READY_POLL;
+                        if ready::is_listening(ready) {
+                            self.nodes[i - 1].up_at = Some(now);
+                        }
+                    }
+                    if self.nodes[i - 1].up_at.is_none() {
+                        let st = &self.nodes[i - 1];
+                        if let Some(exit) = st.exit {
+                            let hint = st
+                                .hint
+                                .clone()
+                                .map(|h| format!(" ({h})"))
+                                .unwrap_or_default();
+                            return Err(format!(
+                                "node {} {} before it was ready ({} never listened){hint}",
+                                prev.name,
+                                describe_exit(exit),
+                                ready_str(ready)
+                            ));
+                        }
+                        let since = st.started_at.unwrap_or(now);
+                        if now.duration_since(since) > self.cluster.run.ready_timeout {
+                            return Err(format!(
+                                "node {} was not ready within {}: nothing listened on {}",
+                                prev.name,
+                                humantime::format_duration(self.cluster.run.ready_timeout),
+                                ready_str(ready)
+                            ));
+                        }
+                        return Ok(Some(self.ready_check));
+                    }
+                }
+                base = self.nodes[i - 1].up_at.unwrap_or(now);
+            }
+            let at = base + self.cluster.nodes[i].delay;
+            if now < at {
+                return Ok(Some(at));
+            }
+            self.spawn_node(i).map_err(|e| e.0)?;
+            self.next_node += 1;
+        }
+    }
+
+    fn alive_pids(&self, node: usize) -> Vec<i32> {
+        self.nodes[node]
+            .pids
+            .iter()
+            .copied()
+            .filter(|p| self.tracer.tgid(*p) == Some(*p))
+            .collect()
+    }
+
+    /// Sends SIGTERM to the nodes that must stop (reverse start order), and arms the SIGKILL.
+    fn begin_stop(&mut self, reason: Reason) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let all = reason != Reason::Finished;
+        for i in (0..self.nodes.len()).rev() {
+            let pids = self.alive_pids(i);
+            if pids.is_empty() {
+                continue;
+            }
+            let node = &self.cluster.nodes[i];
+            if all || node.daemon || self.nodes[i].exit.is_some() {
+                self.nodes[i].stopped_by_bop = true;
+                for p in pids {
+                    // SAFETY: signalling a traced process.
+                    unsafe { libc::kill(p, libc::SIGTERM) };
+                }
+            }
+        }
+        self.stopping = Some((reason, Instant::now() + self.cluster.run.grace));
+    }
+
+    fn kill_all(&mut self) {
+        self.killed = true;
+        for i in 0..self.nodes.len() {
+            let pids = self.alive_pids(i);
+            if !pids.is_empty() {
+                self.nodes[i].stopped_by_bop = true;
+            }
+            for p in pids {
+                // SAFETY: signalling a traced process.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
+    }
+
+    fn run_loop(&mut self) -> Reason {
+        let run_deadline = self.start + self.cluster.run.timeout;
+        loop {
+            let start_wait = match self.start_nodes() {
+                Ok(w) => w,
+                Err(msg) => {
+                    self.begin_stop(Reason::StartFailed(msg));
+                    None
+                }
+            };
+            let all_started = self.next_node >= self.cluster.nodes.len();
+            if self.stopping.is_none() && all_started {
+                let done = self
+                    .cluster
+                    .nodes
+                    .iter()
+                    .zip(&self.nodes)
+                    .all(|(n, s)| n.daemon || s.exit.is_some());
+                if done {
+                    self.begin_stop(Reason::Finished);
+                }
+            }
+            if self.tracer.thread_count() == 0 && (all_started || self.stopping.is_some()) {
+                break;
+            }
+            let now = Instant::now();
+            if let Some((_, kill_at)) = &self.stopping {
+                if now >= *kill_at && !self.killed {
+                    self.kill_all();
+                }
+            } else if now >= run_deadline {
+                self.begin_stop(Reason::Hang);
+                continue;
+            }
+            if let Err(e) = self.writer.flush_if_due() {
+                self.trace_error = Some(format!("writing the trace failed: {e}"));
+            }
+            let mut deadline = match &self.stopping {
+                Some((_, kill_at)) if !self.killed => *kill_at,
+                Some(_) => now + Duration::from_secs(1),
+                None => run_deadline,
+            };
+            for d in [start_wait, self.writer.flush_deadline()]
+                .into_iter()
+                .flatten()
+            {
+                deadline = deadline.min(d);
+            }
+            let ev = self.tracer.next_event(Some(deadline));
+            self.handle(ev);
+        }
+        self.stopping
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .unwrap_or(Reason::Finished)
+    }
+
+    fn node_of(&self, tid: i32) -> Option<usize> {
+        self.model.node_of(tid)
+    }
+
+    fn handle(&mut self, ev: Stop) {
+        match ev {
+            Stop::SyscallEntry { tid, nr, args } => self.entry(tid, nr, args),
+            Stop::SyscallExit { tid, nr, args, ret } => {
+                if (-516..=-512).contains(&ret) {
+                    // interrupted; the kernel restarts it (a new entry stop follows)
+                    self.tracer.resume(tid, Action::Continue);
+                    return;
+                }
+                let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
+                self.syscall(tid, &sc);
+                self.tracer.resume(tid, Action::Continue);
+            }
+            Stop::NewTask {
+                parent,
+                child,
+                kind,
+            } => {
+                let mkind = match kind {
+                    TaskKind::Thread => ModelTask::Thread,
+                    TaskKind::Process { shares_files, .. } => ModelTask::Process { shares_files },
+                };
+                self.model.new_task(parent, child, mkind);
+                if let (Some(node), Some(pid)) = (self.node_of(parent), self.model.tgid(parent)) {
+                    let st = &mut self.nodes[node];
+                    st.threads += 1;
+                    if kind != TaskKind::Thread {
+                        st.pids.insert(child);
+                    }
+                    // the child's sequence starts after its creation
+                    let e = Event {
+                        kind: if kind == TaskKind::Thread {
+                            "thread"
+                        } else {
+                            "fork"
+                        }
+                        .into(),
+                        other: Some(child),
+                        ..Event::default()
+                    };
+                    self.emit(node, pid, parent, e);
+                }
+                self.tracer.resume(parent, Action::Continue);
+            }
+            Stop::Exec { tid, former } => {
+                self.model.exec(tid, former);
+                if former != tid {
+                    let s = self.seq.remove(&former).unwrap_or(0);
+                    let e = self.seq.entry(tid).or_insert(0);
+                    *e = (*e).max(s);
+                }
+                if let Some(node) = self.node_of(tid) {
+                    let argv = std::fs::read(format!("/proc/{tid}/cmdline"))
+                        .map(|b| {
+                            b.split(|&c| c == 0)
+                                .filter(|a| !a.is_empty())
+                                .map(|a| String::from_utf8_lossy(a).into_owned())
+                                .collect()
+                        })
+                        .ok();
+                    let e = Event {
+                        kind: "exec".into(),
+                        argv,
+                        other: (former != tid).then_some(former),
+                        ..Event::default()
+                    };
+                    self.emit(node, tid, tid, e);
+                }
+                self.tracer.resume(tid, Action::Continue);
+            }
+            Stop::Signal { tid, sig } => {
+                if let (Some(node), Some(pid)) = (self.node_of(tid), self.model.tgid(tid)) {
+                    let e = Event {
+                        kind: "signal".into(),
+                        signal: Some(signal_name(sig).into()),
+                        ..Event::default()
+                    };
+                    self.emit(node, pid, tid, e);
+                }
+                self.tracer.resume(tid, Action::Continue);
+            }
+            Stop::Exited { tid, tgid, exit } => {
+                if let Some(node) = self.node_of(tid) {
+                    let mut e = Event {
+                        kind: "exit".into(),
+                        ..Event::default()
+                    };
+                    match exit {
+                        Exit::Code(c) => e.status = Some(c),
+                        Exit::Signal(s) => e.signal = Some(signal_name(s).into()),
+                    }
+                    self.emit(node, tgid, tid, e);
+                    if tid == tgid && self.nodes[node].root == Some(tid) {
+                        self.nodes[node].exit = Some(exit);
+                    }
+                }
+                self.model.exit(tid);
+                self.seq.remove(&tid);
+                if tid == tgid {
+                    self.probe.forget(tid);
+                }
+            }
+            Stop::Interrupted { sig } => {
+                if self.stopping.is_some() {
+                    // a second Ctrl-C: no more grace
+                    self.kill_all();
+                } else {
+                    eprintln!(
+                        "bop: received {}: stopping the nodes (SIGTERM, then SIGKILL after {})",
+                        signal_name(sig),
+                        humantime::format_duration(self.cluster.run.grace)
+                    );
+                    self.begin_stop(Reason::Interrupted(sig));
+                }
+            }
+            Stop::Timeout | Stop::NoTracees => {}
+        }
+    }
+
+    fn entry(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
+        match nr {
+            libc::SYS_close | libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill => {
+                // their effect does not depend on the result: record at entry, save a stop
+                let sc = decode(nr, args, None, &mut TraceeMemory { tid });
+                self.syscall(tid, &sc);
+                self.tracer.resume(tid, Action::Continue);
+            }
+            libc::SYS_io_uring_setup => {
+                let pid = self.model.tgid(tid).unwrap_or(tid);
+                if self.io_uring_warned.insert(pid) {
+                    let node = self
+                        .node_of(tid)
+                        .map(|n| self.cluster.nodes[n].name.clone())
+                        .unwrap_or_default();
+                    if self.opts.refuse_io_uring {
+                        eprintln!(
+                            "bop: warning: node {node} (pid {pid}) tried io_uring; refused with ENOSYS (--refuse-io-uring)"
+                        );
+                    } else {
+                        eprintln!(
+                            "bop: WARNING: node {node} (pid {pid}) sets up io_uring: bop cannot see I/O done \
+                             through it, so this process's communication may be missing from the trace. \
+                             Run with --refuse-io-uring to make io_uring_setup fail with ENOSYS (most \
+                             runtimes then fall back to plain syscalls)."
+                        );
+                    }
+                }
+                let action = if self.opts.refuse_io_uring {
+                    Action::Fail(libc::ENOSYS)
+                } else {
+                    Action::WatchExit
+                };
+                self.tracer.resume(tid, action);
+            }
+            _ => self.tracer.resume(tid, Action::WatchExit),
+        }
+    }
+
+    fn syscall(&mut self, tid: i32, sc: &bop_syscalls::Syscall) {
+        let applied = self.model.apply(tid, sc, &mut self.probe);
+        let (Some(node), Some(pid)) = (self.node_of(tid), self.model.tgid(tid)) else {
+            return;
+        };
+        if let Call::Bind { addr, .. } = &sc.call {
+            if let Some(Err(errno)) = sc.result() {
+                let a = addr.as_ref().map(|a| a.to_string()).unwrap_or_default();
+                self.nodes[node].hint = Some(format!(
+                    "bind {a} failed: {}",
+                    io::Error::from_raw_os_error(errno)
+                ));
+            }
+        }
+        if !applied.record {
+            return;
+        }
+        let e = syscall_event(sc, &applied);
+        if matches!(
+            applied.object,
+            Some(Object::Socket(_)) | Some(Object::Pipe { .. })
+        ) {
+            if let Some(b) = e.bytes {
+                match e.op.as_deref() {
+                    Some("send") => self.nodes[node].sent += b,
+                    Some("recv") => self.nodes[node].received += b,
+                    _ => {}
+                }
+            }
+        }
+        self.emit(node, pid, tid, e);
+    }
+
+    fn finish(mut self, reason: Reason) -> Outcome {
+        let mut logs = Vec::new();
+        for st in &mut self.nodes {
+            if let Some(c) = st.capture.take() {
+                logs.extend(c.files.iter().cloned());
+                c.join();
+            }
+        }
+        let mut check_status = None;
+        let (verdict, why, code) = match &reason {
+            Reason::Interrupted(sig) => (
+                "interrupted",
+                Some(format!(
+                    "bop received {} and stopped the run",
+                    signal_name(*sig)
+                )),
+                130,
+            ),
+            Reason::Hang => {
+                let running: Vec<String> = self
+                    .cluster
+                    .nodes
+                    .iter()
+                    .zip(&self.nodes)
+                    .filter(|(n, s)| !n.daemon && s.exit.is_none() && s.root.is_some())
+                    .map(|(n, _)| n.name.clone())
+                    .collect();
+                (
+                    "hang",
+                    Some(format!(
+                        "the run timeout ({}) passed while {} still ran",
+                        humantime::format_duration(self.cluster.run.timeout),
+                        if running.is_empty() {
+                            "the nodes".to_string()
+                        } else {
+                            running.join(", ")
+                        }
+                    )),
+                    1,
+                )
+            }
+            Reason::StartFailed(msg) => ("fail", Some(format!("start-up failed: {msg}")), 2),
+            Reason::TraceFailed(msg) => ("fail", Some(msg.clone()), 2),
+            Reason::Finished => match self.judge() {
+                Some(why) => ("fail", Some(why), 1),
+                None => match self.run_check() {
+                    Ok(None) => ("pass", None, 0),
+                    Ok(Some(status)) => {
+                        check_status = Some(status);
+                        if status == 0 {
+                            ("pass", None, 0)
+                        } else {
+                            ("fail", Some(format!("the check exited {status}")), 1)
+                        }
+                    }
+                    Err(msg) => ("fail", Some(msg), 1),
+                },
+            },
+        };
+        let nodes: Vec<NodeOutcome> = self
+            .cluster
+            .nodes
+            .iter()
+            .zip(&self.nodes)
+            .map(|(n, s)| NodeOutcome {
+                name: n.name.clone(),
+                pids: s.pids.iter().copied().collect(),
+                threads: s.threads,
+                exit: match s.exit {
+                    Some(Exit::Code(c)) => Some(c),
+                    _ => None,
+                },
+                signal: match s.exit {
+                    Some(Exit::Signal(sig)) => Some(signal_name(sig).to_string()),
+                    _ => None,
+                },
+                stopped_by_bop: s.stopped_by_bop,
+                events: s.events,
+                bytes_sent: s.sent,
+                bytes_received: s.received,
+            })
+            .collect();
+        let footer = Footer {
+            verdict: verdict.into(),
+            reason: why,
+            duration_ms: self.start.elapsed().as_millis() as u64,
+            events: self.writer.records().saturating_sub(1),
+            nodes,
+            check_status,
+        };
+        self.write(Record::Footer(footer.clone()));
+        if let Err(e) = self.writer.flush() {
+            self.trace_error
+                .get_or_insert(format!("writing the trace failed: {e}"));
+        }
+        Outcome {
+            footer,
+            exit_code: code,
+            trace: self.opts.trace.clone(),
+            logs,
+            trace_error: self.trace_error,
+        }
+    }
+
+    /// Why the run failed, judged from the nodes' exits (None: they did their part).
+    fn judge(&self) -> Option<String> {
+        for (n, s) in self.cluster.nodes.iter().zip(&self.nodes) {
+            let Some(exit) = s.exit else {
+                if !n.daemon {
+                    return Some(format!("node {} never finished", n.name));
+                }
+                continue;
+            };
+            if !n.daemon {
+                if exit != Exit::Code(0) {
+                    return Some(format!("node {} {}", n.name, describe_exit(exit)));
+                }
+                continue;
+            }
+            let by_bop = s.stopped_by_bop;
+            match exit {
+                Exit::Code(0) => {}
+                // what runtimes exit with after SIGTERM/SIGKILL (128 + signal)
+                Exit::Code(143) | Exit::Code(137) | Exit::Code(130) if by_bop => {}
+                Exit::Signal(_) if by_bop => {}
+                Exit::Code(_) => {
+                    return Some(format!("daemon {} {}", n.name, describe_exit(exit)));
+                }
+                Exit::Signal(_) => {
+                    return Some(format!(
+                        "daemon {} {} (not sent by bop)",
+                        n.name,
+                        describe_exit(exit)
+                    ))
+                }
+            }
+        }
+        None
+    }
+
+    /// Runs the check, if any: Ok(Some(exit status)), Ok(None) without a check.
+    fn run_check(&self) -> Result<Option<i32>, String> {
+        let Some(check) = &self.cluster.check else {
+            return Ok(None);
+        };
+        let mut cmd = std::process::Command::new(&check.program);
+        cmd.args(&check.argv[1..])
+            .current_dir(&check.cwd)
+            .env("BOP_TRACE", &self.opts.trace)
+            .stdin(std::process::Stdio::null());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("the check {} could not start: {e}", check.cmd))?;
+        let deadline = Instant::now() + check.timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(st)) => {
+                    return Ok(Some(st.code().unwrap_or_else(|| {
+                        128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
+                    })))
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "the check did not finish within {}",
+                        humantime::format_duration(check.timeout)
+                    ));
+                }
+                Err(e) => return Err(format!("waiting for the check failed: {e}")),
+            }
+        }
+    }
+}
+
+/// "exited 3" / "was killed by SIGSEGV".
+pub fn describe_exit(exit: Exit) -> String {
+    match exit {
+        Exit::Code(c) => format!("exited {c}"),
+        Exit::Signal(s) => format!("was killed by {}", signal_name(s)),
+    }
+}
+
+/// A fresh output directory under `./bop-out/` for a run without `--trace`.
+pub fn fresh_out_dir(label: &str) -> io::Result<PathBuf> {
+    let base = Path::new("bop-out");
+    std::fs::create_dir_all(base)?;
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "")
+        .replace('T', "-")
+        .trim_end_matches('Z')
+        .to_string();
+    for n in 0..1000 {
+        let name = if n == 0 {
+            format!("{stamp}-{label}")
+        } else {
+            format!("{stamp}-{label}-{n}")
+        };
+        let dir = base.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("too many runs in the same second"))
+}

@@ -1,0 +1,139 @@
+//! The one-screen summary printed at the end of a run and by `bop stats`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use bop_trace::{Footer, Trace};
+
+/// Per-node totals, from a footer or recounted from a trace's events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeSummary {
+    /// Node name.
+    pub name: String,
+    /// Its processes.
+    pub pids: Vec<i32>,
+    /// Threads seen.
+    pub threads: u64,
+    /// How its first process ended ("0", "SIGKILL", "running").
+    pub exit: String,
+    /// Events recorded.
+    pub events: u64,
+    /// Bytes sent on sockets and pipes.
+    pub bytes_sent: u64,
+    /// Bytes received on sockets and pipes.
+    pub bytes_received: u64,
+}
+
+/// Recounts per-node totals from the events of a trace (works without a footer).
+pub fn from_trace(trace: &Trace) -> Vec<NodeSummary> {
+    let mut order: Vec<String> = trace
+        .header
+        .as_ref()
+        .map(|h| h.nodes.iter().map(|n| n.name.clone()).collect())
+        .unwrap_or_default();
+    let mut by: BTreeMap<String, NodeSummary> = BTreeMap::new();
+    let mut tids: BTreeMap<String, std::collections::BTreeSet<i32>> = BTreeMap::new();
+    for e in &trace.events {
+        if !order.contains(&e.node) {
+            order.push(e.node.clone());
+        }
+        let s = by.entry(e.node.clone()).or_insert_with(|| NodeSummary {
+            name: e.node.clone(),
+            exit: "running".into(),
+            ..NodeSummary::default()
+        });
+        s.events += 1;
+        if !s.pids.contains(&e.pid) {
+            s.pids.push(e.pid);
+        }
+        tids.entry(e.node.clone()).or_default().insert(e.tid);
+        let comm = e.sock.is_some() || e.target.as_deref().is_some_and(|t| t.starts_with("pipe:"));
+        if comm {
+            match (e.op.as_deref(), e.bytes) {
+                (Some("send"), Some(b)) => s.bytes_sent += b,
+                (Some("recv"), Some(b)) => s.bytes_received += b,
+                _ => {}
+            }
+        }
+        if e.kind == "exit" && s.pids.first() == Some(&e.pid) && e.pid == e.tid {
+            s.exit = match (&e.status, &e.signal) {
+                (Some(c), _) => c.to_string(),
+                (_, Some(sig)) => sig.clone(),
+                _ => "?".into(),
+            };
+        }
+    }
+    for (node, t) in tids {
+        if let Some(s) = by.get_mut(&node) {
+            s.threads = t.len() as u64;
+        }
+    }
+    order
+        .into_iter()
+        .map(|n| {
+            by.remove(&n).unwrap_or(NodeSummary {
+                name: n,
+                exit: "not started".into(),
+                ..NodeSummary::default()
+            })
+        })
+        .collect()
+}
+
+/// The per-node rows of a run's footer.
+pub fn from_footer(f: &Footer) -> Vec<NodeSummary> {
+    f.nodes
+        .iter()
+        .map(|n| NodeSummary {
+            name: n.name.clone(),
+            pids: n.pids.clone(),
+            threads: n.threads,
+            exit: match (&n.exit, &n.signal) {
+                (Some(c), _) => format!("{c}{}", if n.stopped_by_bop { " (stopped)" } else { "" }),
+                (_, Some(s)) => format!("{s}{}", if n.stopped_by_bop { " (stopped)" } else { "" }),
+                _ if n.pids.is_empty() => "not started".into(),
+                _ => "running".into(),
+            },
+            events: n.events,
+            bytes_sent: n.bytes_sent,
+            bytes_received: n.bytes_received,
+        })
+        .collect()
+}
+
+fn pids(p: &[i32]) -> String {
+    match p.len() {
+        0 => "-".into(),
+        1..=3 => p
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        n => format!("{},{} +{}", p[0], p[1], n - 2),
+    }
+}
+
+/// A table of the nodes.
+pub fn table(rows: &[NodeSummary]) -> String {
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:w$}  {:<18} {:>7} {:<14} {:>8} {:>12} {:>12}",
+        "node", "pids", "threads", "exit", "events", "sent", "received"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "  {:w$}  {:<18} {:>7} {:<14} {:>8} {:>10} B {:>10} B",
+            r.name,
+            pids(&r.pids),
+            r.threads,
+            r.exit,
+            r.events,
+            r.bytes_sent,
+            r.bytes_received
+        );
+    }
+    out
+}

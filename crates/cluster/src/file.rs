@@ -1,0 +1,337 @@
+//! Reading a TOML cluster file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::diag::{hint, wrong_type, Source};
+use crate::validate::{
+    check_name, join, parse_duration, parse_ready, resolve_dir, resolve_program, split_cmd,
+};
+use crate::{Check, Cluster, ConfigError, Node, RunSpec};
+
+/// A value as written, with where it is; types are checked by hand for better messages.
+type Field = Option<Spanned<Value>>;
+
+// The field order of these structs is the order in which serde lists the allowed keys; it must
+// match `diag::{TOP,NODE,RUN,CHECK}_KEYS`.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    node: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    run: Option<RawRun>,
+    check: Option<Spanned<RawCheck>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Field,
+    cmd: Field,
+    daemon: Field,
+    ready: Field,
+    env: Option<Spanned<BTreeMap<String, Spanned<Value>>>>,
+    cwd: Field,
+    delay: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    timeout: Field,
+    grace: Field,
+    ready_timeout: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    cmd: Field,
+    timeout: Field,
+}
+
+/// Reads and validates the cluster file at `path`. See `docs/cluster-file.md`.
+///
+/// A missing or unreadable file is an error naming the path and the operating system's reason.
+pub fn load(path: &Path) -> Result<Cluster, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::InvalidData {
+            "it is not UTF-8 text".to_string()
+        } else {
+            e.to_string()
+        };
+        ConfigError::new(format!(
+            "{}: cannot read the cluster file: {why}",
+            path.display()
+        ))
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates the text of a cluster file that lives at `path`.
+///
+/// Relative paths are resolved against the file's directory (made absolute); `path` is also
+/// the name used in error messages (`path:line:column: …`). Programs and working directories
+/// are checked on the file system.
+pub fn parse(text: &str, path: &Path) -> Result<Cluster, ConfigError> {
+    let src = Source { path, text };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let cwd = std::env::current_dir().map_err(|e| {
+        src.file_error(&format!(
+            "cannot determine the current directory to resolve paths: {e}"
+        ))
+    })?;
+    let base_dir = join(&cwd, dir);
+    let raw: RawFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+    let reader = Reader {
+        src: &src,
+        base_dir: &base_dir,
+    };
+
+    let raw_nodes = match raw.node {
+        Some(nodes) if !nodes.get_ref().is_empty() => nodes.into_inner(),
+        Some(nodes) => return Err(src.error(nodes.span(), &no_nodes())),
+        None => return Err(src.file_error(&no_nodes())),
+    };
+    let mut nodes = Vec::with_capacity(raw_nodes.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for raw_node in raw_nodes {
+        let node = reader.node(raw_node, &mut seen)?;
+        nodes.push(node);
+    }
+    let run = match raw.run {
+        Some(raw_run) => reader.run(raw_run)?,
+        None => RunSpec::default(),
+    };
+    let check = raw.check.map(|c| reader.check(c)).transpose()?;
+    Ok(Cluster {
+        path: Some(path.to_path_buf()),
+        base_dir,
+        nodes,
+        run,
+        check,
+    })
+}
+
+fn no_nodes() -> String {
+    r#"no nodes: add at least one [[node]] table with a name and a command, e.g. [[node]] name = "server" cmd = "./server 7000""#
+        .to_string()
+}
+
+/// Turns the raw tables into checked values.
+struct Reader<'a> {
+    src: &'a Source<'a>,
+    base_dir: &'a Path,
+}
+
+impl Reader<'_> {
+    fn err(&self, span: Range<usize>, message: &str) -> ConfigError {
+        self.src.error(span, message)
+    }
+
+    /// A string value, or an error saying what `key` should be.
+    fn string<'v>(&self, key: &str, v: &'v Spanned<Value>) -> Result<&'v str, ConfigError> {
+        match v.get_ref() {
+            Value::String(s) => Ok(s),
+            other => Err(self.err(v.span(), &wrong_type(key, describe(other)))),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        v: &Field,
+        default: Duration,
+        allow_zero: bool,
+    ) -> Result<Duration, ConfigError> {
+        let Some(v) = v else { return Ok(default) };
+        let text = self.string(key, v)?;
+        parse_duration(key, text, allow_zero).map_err(|m| self.err(v.span(), &m))
+    }
+
+    fn node(
+        &self,
+        raw: Spanned<RawNode>,
+        seen: &mut HashMap<String, usize>,
+    ) -> Result<Node, ConfigError> {
+        let table = raw.span();
+        let raw = raw.into_inner();
+
+        let Some(name_v) = &raw.name else {
+            return Err(self.err(
+                table,
+                &format!(r#"this [[node]] has no "name": add one ({})"#, hint("name")),
+            ));
+        };
+        let name = self.string("name", name_v)?;
+        check_name(name).map_err(|m| self.err(name_v.span(), &m))?;
+        if let Some(&first) = seen.get(name) {
+            return Err(self.err(
+                name_v.span(),
+                &format!(
+                    r#"the node name "{name}" is used twice (first at {}): give each node a unique name"#,
+                    self.src.position(first)
+                ),
+            ));
+        }
+        seen.insert(name.to_string(), name_v.span().start);
+
+        let Some(cmd_v) = &raw.cmd else {
+            return Err(self.err(
+                table,
+                &format!(
+                    r#"node "{name}" has no "cmd": add the command to run (a quoted command line, e.g. cmd = "./{name}")"#
+                ),
+            ));
+        };
+        let cmd = self.string("cmd", cmd_v)?;
+        let (program, argv) =
+            split_cmd(cmd, r#"cmd = "./server 7000""#).map_err(|m| self.err(cmd_v.span(), &m))?;
+
+        let cwd = match &raw.cwd {
+            Some(v) => {
+                let dir = self.string("cwd", v)?;
+                resolve_dir(dir, self.base_dir).map_err(|m| self.err(v.span(), &m))?
+            }
+            None => self.base_dir.to_path_buf(),
+        };
+
+        let mut env = BTreeMap::new();
+        if let Some(table) = &raw.env {
+            for (var, v) in table.get_ref() {
+                let value = match v.get_ref() {
+                    Value::String(s) => s,
+                    other => {
+                        let example = match other {
+                            Value::Integer(_) | Value::Float(_) | Value::Boolean(_) => {
+                                other.to_string()
+                            }
+                            _ => "value".to_string(),
+                        };
+                        return Err(self.err(
+                            v.span(),
+                            &format!(
+                                r#"the environment variable "{var}" must be a quoted string, not {} (e.g. {var} = "{example}")"#,
+                                describe(other)
+                            ),
+                        ));
+                    }
+                };
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    return Err(self.err(
+                        v.span(),
+                        &format!(
+                            r#"invalid environment variable name "{}": a name must be non-empty and contain no "=" (e.g. env = {{ RUST_LOG = "info" }})"#,
+                            var.escape_debug()
+                        ),
+                    ));
+                }
+                if value.contains('\0') {
+                    return Err(self.err(
+                        v.span(),
+                        &format!(r#"the value of "{var}" contains a NUL character: remove it"#),
+                    ));
+                }
+                env.insert(var.clone(), value.to_string());
+            }
+        }
+
+        // As for execvp in the child: the node's own PATH, if it sets one, is searched.
+        let path_var: Option<OsString> = env
+            .get("PATH")
+            .map(OsString::from)
+            .or_else(|| std::env::var_os("PATH"));
+        let program = resolve_program(&program, &cwd, path_var.as_deref())
+            .map_err(|m| self.err(cmd_v.span(), &m))?;
+
+        let daemon = match &raw.daemon {
+            Some(v) => match v.get_ref() {
+                Value::Boolean(b) => *b,
+                other => return Err(self.err(v.span(), &wrong_type("daemon", describe(other)))),
+            },
+            None => false,
+        };
+
+        let ready = match &raw.ready {
+            Some(v) => {
+                let text = self.string("ready", v)?;
+                Some(parse_ready(text, self.base_dir).map_err(|m| self.err(v.span(), &m))?)
+            }
+            None => None,
+        };
+
+        let delay = self.duration("delay", &raw.delay, Duration::ZERO, true)?;
+
+        Ok(Node {
+            name: name.to_string(),
+            cmd: cmd.to_string(),
+            argv,
+            program,
+            daemon,
+            ready,
+            env,
+            cwd,
+            delay,
+        })
+    }
+
+    fn run(&self, raw: RawRun) -> Result<RunSpec, ConfigError> {
+        let default = RunSpec::default();
+        Ok(RunSpec {
+            timeout: self.duration("timeout", &raw.timeout, default.timeout, false)?,
+            grace: self.duration("grace", &raw.grace, default.grace, true)?,
+            ready_timeout: self.duration(
+                "ready_timeout",
+                &raw.ready_timeout,
+                default.ready_timeout,
+                false,
+            )?,
+        })
+    }
+
+    fn check(&self, raw: Spanned<RawCheck>) -> Result<Check, ConfigError> {
+        let table = raw.span();
+        let raw = raw.into_inner();
+        let Some(cmd_v) = &raw.cmd else {
+            return Err(self.err(
+                table,
+                r#"[check] has no "cmd": add the oracle command (exit status 0 means pass), e.g. cmd = "./check.sh", or remove [check]"#,
+            ));
+        };
+        let cmd = self.string("cmd", cmd_v)?;
+        let (program, argv) =
+            split_cmd(cmd, r#"cmd = "./check.sh""#).map_err(|m| self.err(cmd_v.span(), &m))?;
+        let cwd: PathBuf = self.base_dir.to_path_buf();
+        let program = resolve_program(&program, &cwd, std::env::var_os("PATH").as_deref())
+            .map_err(|m| self.err(cmd_v.span(), &m))?;
+        let timeout = self.duration("timeout", &raw.timeout, Duration::from_secs(30), false)?;
+        Ok(Check {
+            cmd: cmd.to_string(),
+            argv,
+            program,
+            cwd,
+            timeout,
+        })
+    }
+}
+
+/// The user's word for the type of a value.
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) | Value::Float(_) => "a number",
+        Value::Boolean(_) => "true/false",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
