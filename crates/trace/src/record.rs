@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: u32 = 1;
 
 /// One line of a trace.
+// Events are built, written and dropped one at a time: boxing them would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
