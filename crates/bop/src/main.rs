@@ -29,6 +29,9 @@ struct Cli {
 enum Cmd {
     /// Run a system under bop: from a cluster file, from --node options, or one command after --.
     Run(RunArgs),
+    /// Trace an already running process and all its descendants until it exits or Ctrl-C
+    /// (then bop detaches and the process runs on).
+    Attach(AttachArgs),
     /// Print the per-node summary of a trace.
     Stats {
         /// The trace file (JSON Lines, from `bop run --trace`).
@@ -68,12 +71,29 @@ struct RunArgs {
     command: Vec<String>,
 }
 
+#[derive(clap::Args)]
+struct AttachArgs {
+    /// The process to trace (with its threads and child processes).
+    #[arg(long)]
+    pid: i32,
+    /// Write the trace here (default: a fresh directory under ./bop-out/).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// The node name for the process in the trace (default: its program's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Detach after this long (e.g. 30s); default: trace until the process exits or Ctrl-C.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+}
+
 fn main() -> ExitCode {
     // Before any thread starts: the tracer receives these signals synchronously.
     bop_ptrace::block_signals();
     let cli = Cli::parse();
     let code = match cli.cmd {
         Cmd::Run(args) => cmd_run(args),
+        Cmd::Attach(args) => cmd_attach(args),
         Cmd::Stats { trace, json } => cmd_stats(&trace, json),
         Cmd::Demo => cmd_demo(),
     };
@@ -170,7 +190,87 @@ fn cmd_run(args: RunArgs) -> i32 {
         trace,
         echo: !args.quiet,
         refuse_io_uring: args.refuse_io_uring,
+        attach: None,
     };
+    let outcome = match run::run(&cluster, &opts) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e.0),
+    };
+    print_outcome(&outcome);
+    outcome.exit_code
+}
+
+fn cmd_attach(args: AttachArgs) -> i32 {
+    let pid = args.pid;
+    let Some(argv) = run::cmdline(pid).filter(|a| !a.is_empty()) else {
+        return usage_error(format!(
+            "no process {pid} to attach to (nothing in /proc/{pid}): check the pid with ps"
+        ));
+    };
+    let program = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let name = args.name.clone().unwrap_or_else(|| {
+        let n: String = comm
+            .trim()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if n.is_empty() {
+            "node".into()
+        } else {
+            n
+        }
+    });
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+    let mut run_spec = bop_cluster::RunSpec::default();
+    // by default trace until the process exits (or Ctrl-C): a very long limit
+    run_spec.timeout = args
+        .timeout
+        .unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
+    let cluster = bop_cluster::Cluster {
+        path: None,
+        base_dir: cwd.clone(),
+        nodes: vec![bop_cluster::Node {
+            name,
+            cmd: shell_words::join(&argv),
+            argv,
+            program,
+            daemon: false,
+            ready: None,
+            env: Default::default(),
+            cwd,
+            delay: Duration::ZERO,
+        }],
+        run: run_spec,
+        check: None,
+    };
+    let fake = RunArgs {
+        cluster: None,
+        trace: args.trace,
+        nodes: vec![],
+        daemons: vec![],
+        timeout: None,
+        quiet: true,
+        refuse_io_uring: false,
+        command: vec![],
+    };
+    let trace = match trace_path(&fake, &cluster) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    let opts = run::Options {
+        trace,
+        echo: false,
+        refuse_io_uring: false,
+        attach: Some(pid),
+    };
+    eprintln!("bop: attached to pid {pid}; Ctrl-C detaches");
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
         Err(e) => return usage_error(e.0),

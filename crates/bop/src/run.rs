@@ -33,6 +33,9 @@ pub struct Options {
     pub echo: bool,
     /// Make io_uring_setup fail with ENOSYS.
     pub refuse_io_uring: bool,
+    /// Attach to this running process tree instead of starting the cluster's nodes (the
+    /// cluster then has one node describing it).
+    pub attach: Option<i32>,
 }
 
 /// A run that could not start (exit code 2).
@@ -133,7 +136,12 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0),
-        backend: "ptrace+seccomp".into(),
+        backend: if opts.attach.is_some() {
+            "ptrace"
+        } else {
+            "ptrace+seccomp"
+        }
+        .into(),
         cluster: cluster.path.as_ref().map(|p| p.display().to_string()),
         nodes: cluster
             .nodes
@@ -146,6 +154,9 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
             .collect(),
     };
     r.write(Record::Header(header));
+    if let Some(pid) = opts.attach {
+        r.attach_tree(pid)?;
+    }
     let reason = r.run_loop();
     Ok(r.finish(reason))
 }
@@ -367,9 +378,65 @@ impl Runner<'_> {
             .collect()
     }
 
+    /// Attaches to `pid` and every descendant process (all their threads) as node 0.
+    fn attach_tree(&mut self, pid: i32) -> Result<(), StartError> {
+        let mut todo = vec![pid];
+        let mut first = true;
+        while let Some(p) = todo.pop() {
+            let tids = match self.tracer.attach(p) {
+                Ok(t) => t,
+                Err(e) if first => {
+                    return Err(StartError(format!(
+                        "cannot attach to pid {pid}: {e}{}",
+                        if e.raw_os_error() == Some(libc::EPERM) {
+                            " (ptrace is not permitted: run bop as root or with CAP_SYS_PTRACE, \
+                             or lower /proc/sys/kernel/yama/ptrace_scope)"
+                        } else {
+                            ""
+                        }
+                    )))
+                }
+                Err(_) => continue, // a child that exited meanwhile
+            };
+            first = false;
+            self.model.add_process(p, 0);
+            let st = &mut self.nodes[0];
+            st.root.get_or_insert(p);
+            st.pids.insert(p);
+            st.threads += tids.len() as u64;
+            for t in tids.iter().filter(|&&t| t != p) {
+                self.model.new_task(p, *t, ModelTask::Thread);
+            }
+            let argv = cmdline(p);
+            self.emit(
+                0,
+                p,
+                p,
+                Event {
+                    kind: "attach".into(),
+                    argv,
+                    ..Event::default()
+                },
+            );
+            todo.extend(children_of(p));
+        }
+        let now = Instant::now();
+        self.nodes[0].started_at = Some(now);
+        self.nodes[0].up_at = Some(now);
+        self.next_node = self.cluster.nodes.len();
+        Ok(())
+    }
+
     /// Sends SIGTERM to the nodes that must stop (reverse start order), and arms the SIGKILL.
+    /// When attached, detaches instead: bop never kills what it did not start.
     fn begin_stop(&mut self, reason: Reason) {
         if self.stopping.is_some() {
+            return;
+        }
+        if self.opts.attach.is_some() {
+            self.tracer.detach_all();
+            self.killed = true;
+            self.stopping = Some((reason, Instant::now()));
             return;
         }
         let all = reason != Reason::Finished;
@@ -517,14 +584,7 @@ impl Runner<'_> {
                     *e = (*e).max(s);
                 }
                 if let Some(node) = self.node_of(tid) {
-                    let argv = std::fs::read(format!("/proc/{tid}/cmdline"))
-                        .map(|b| {
-                            b.split(|&c| c == 0)
-                                .filter(|a| !a.is_empty())
-                                .map(|a| String::from_utf8_lossy(a).into_owned())
-                                .collect()
-                        })
-                        .ok();
+                    let argv = cmdline(tid);
                     let e = Event {
                         kind: "exec".into(),
                         argv,
@@ -571,6 +631,9 @@ impl Runner<'_> {
                 if self.stopping.is_some() {
                     // a second Ctrl-C: no more grace
                     self.kill_all();
+                } else if self.opts.attach.is_some() {
+                    eprintln!("bop: received {}: detaching", signal_name(sig));
+                    self.begin_stop(Reason::Interrupted(sig));
                 } else {
                     eprintln!(
                         "bop: received {}: stopping the nodes (SIGTERM, then SIGKILL after {})",
@@ -665,7 +728,13 @@ impl Runner<'_> {
             }
         }
         let mut check_status = None;
+        let attached = self.opts.attach.is_some();
         let (verdict, why, code) = match &reason {
+            Reason::Interrupted(_) | Reason::Hang if attached => (
+                "detached",
+                Some("bop detached; the process runs on".to_string()),
+                0,
+            ),
             Reason::Interrupted(sig) => (
                 "interrupted",
                 Some(format!(
@@ -875,4 +944,44 @@ pub fn fresh_out_dir(label: &str) -> io::Result<PathBuf> {
         }
     }
     Err(io::Error::other("too many runs in the same second"))
+}
+
+/// The pids whose parent is `pid` (from /proc/*/stat).
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // the command may contain spaces and parentheses: fields follow the last ')'
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|f| f.parse::<i32>().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A process's argument vector, from /proc/PID/cmdline.
+pub fn cmdline(pid: i32) -> Option<Vec<String>> {
+    let b = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        b.split(|&c| c == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
 }

@@ -558,30 +558,57 @@ impl Tracer {
         unsafe { libc::ptrace(req, tid, 0, sig as libc::c_long) };
     }
 
-    /// Detaches from every traced thread (used by `bop attach` at the end).
+    /// Detaches from every traced thread, leaving them running (used by `bop attach` at the
+    /// end). Threads that are running are interrupted first: only a stopped tracee can be
+    /// detached. A signal a thread was about to receive is delivered on detach.
     pub fn detach_all(&mut self) {
-        for (&tid, _) in self.threads.iter() {
-            // SAFETY: interrupt then detach; errors mean the thread is gone.
-            unsafe {
-                libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0);
+        let mut waiting: HashSet<i32> = HashSet::new();
+        for (&tid, t) in self.threads.iter() {
+            if t.stop == StopKind::Running {
+                // SAFETY: PTRACE_INTERRUPT on a tracee; ESRCH means it is gone.
+                if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) } == 0 {
+                    waiting.insert(tid);
+                }
             }
         }
-        let tids: Vec<i32> = self.threads.keys().copied().collect();
-        for tid in tids {
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        let mut signals: HashMap<i32, i32> = HashMap::new();
+        while !waiting.is_empty() && Instant::now() < deadline {
             let mut st = 0;
-            // wait (briefly) for the interrupt stop before detaching
-            for _ in 0..100 {
-                // SAFETY: waitpid on one tracee.
-                let r = unsafe { libc::waitpid(tid, &mut st, libc::__WALL | libc::WNOHANG) };
-                if r != 0 {
-                    break;
-                }
+            // SAFETY: waitpid on our tracees.
+            let pid = unsafe {
+                libc::waitpid(
+                    -1,
+                    &mut st,
+                    libc::__WALL | libc::__WNOTHREAD | libc::WNOHANG,
+                )
+            };
+            if pid <= 0 {
                 std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
             }
-            // SAFETY: detaching; errors mean the thread is gone.
-            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, 0, 0) };
+            waiting.remove(&pid);
+            if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
+                self.threads.remove(&pid);
+            } else if libc::WIFSTOPPED(st) && st >> 16 == 0 {
+                let sig = libc::WSTOPSIG(st);
+                if sig != (libc::SIGTRAP | 0x80) && sig != libc::SIGTRAP {
+                    signals.insert(pid, sig);
+                }
+            }
+        }
+        for (&tid, t) in self.threads.iter() {
+            let sig = match t.stop {
+                StopKind::Signal(s) => s,
+                _ => signals.get(&tid).copied().unwrap_or(0),
+            };
+            // SAFETY: detaching a stopped tracee; errors mean the thread is gone.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, 0, sig as libc::c_long) };
         }
         self.threads.clear();
+        self.queue.clear();
+        self.early.clear();
+        self.expected.clear();
     }
 }
 
