@@ -228,11 +228,13 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         }
     });
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-    let mut run_spec = bop_cluster::RunSpec::default();
     // by default trace until the process exits (or Ctrl-C): a very long limit
-    run_spec.timeout = args
-        .timeout
-        .unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
+    let run_spec = bop_cluster::RunSpec {
+        timeout: args
+            .timeout
+            .unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600)),
+        ..bop_cluster::RunSpec::default()
+    };
     let cluster = bop_cluster::Cluster {
         path: None,
         base_dir: cwd.clone(),
