@@ -5,6 +5,7 @@
 //! error, 130 interrupted.
 
 mod output;
+mod pairs;
 mod probe;
 mod ready;
 mod record;
@@ -197,6 +198,12 @@ fn cmd_run(args: RunArgs) -> i32 {
         Err(e) => return usage_error(e.0),
     };
     print_outcome(&outcome);
+    if outcome.exit_code == 2 {
+        // a start-up error: say it where errors go, too
+        if let Some(r) = &outcome.footer.reason {
+            eprintln!("bop: error: {r}");
+        }
+    }
     outcome.exit_code
 }
 
@@ -296,7 +303,10 @@ fn print_outcome(o: &run::Outcome) {
     print!("{}", summary::table(&summary::from_footer(f)));
     println!("  trace: {}", o.trace.display());
     if let Some(first) = o.logs.first() {
-        let dir = first.parent().unwrap_or(Path::new("."));
+        let dir = first
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         println!(
             "  logs:  {} files beside it ({}/…{{stdout,stderr}})",
             o.logs.len(),
@@ -317,6 +327,7 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
         eprintln!("bop: warning: {}: {w}", path.display());
     }
     let rows = summary::from_trace(&trace);
+    let comm = pairs::comm(&trace);
     if json {
         let v = serde_json::json!({
             "trace": path.display().to_string(),
@@ -325,7 +336,12 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
             "verdict": trace.footer.as_ref().map(|f| f.verdict.clone()),
             "reason": trace.footer.as_ref().and_then(|f| f.reason.clone()),
             "events": trace.events.len(),
+            "unmatched_bytes": comm.unmatched_bytes,
+            "unmatched_datagrams": comm.unmatched_datagrams,
+            "external_bytes": comm.external_bytes,
+            "external_connections": comm.external_connections,
             "nodes": rows,
+            "pairs": comm.pairs,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return 0;
@@ -348,6 +364,9 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
         ),
     }
     print!("{}", summary::table(&rows));
+    println!();
+    let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    print!("{}", pairs::render(&comm, &names));
     0
 }
 

@@ -12,6 +12,7 @@ pub fn sock_info(s: &Socket) -> SockInfo {
         ty: s.ty.as_str().to_string(),
         local: s.local.clone(),
         peer: s.peer.clone(),
+        peer_id: s.peer_id,
     }
 }
 

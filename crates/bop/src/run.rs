@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bop_cluster::{Cluster, Node};
+use bop_graph::Graph;
 use bop_model::{Model, Object, TaskKind as ModelTask};
 use bop_ptrace::{Action, Event as Stop, Exit, Spawn, TaskKind, TraceeMemory, Tracer};
 use bop_syscalls::{decode, signal_name, Call};
@@ -59,7 +60,8 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq)]
 enum Reason {
     Finished,
-    Hang,
+    /// the run timeout passed while these non-daemon nodes still ran
+    Hang(Vec<String>),
     Interrupted(i32),
     StartFailed(String),
     TraceFailed(String),
@@ -91,7 +93,8 @@ struct Runner<'a> {
     writer: Writer,
     trace_error: Option<String>,
     nodes: Vec<NodeState>,
-    seq: HashMap<i32, u64>,
+    graph: Graph,
+    node_index: HashMap<String, usize>,
     start: Instant,
     next_node: usize,
     ready_check: Instant,
@@ -120,7 +123,13 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         writer,
         trace_error: None,
         nodes: cluster.nodes.iter().map(|_| NodeState::default()).collect(),
-        seq: HashMap::new(),
+        graph: Graph::new(),
+        node_index: cluster
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.clone(), i))
+            .collect(),
         start,
         next_node: 0,
         ready_check: start,
@@ -209,17 +218,24 @@ impl Runner<'_> {
         }
     }
 
-    /// Writes an event for thread `tid` of node `node`.
+    /// Hands an event of thread `tid` of node `node` to the graph, and writes what it releases.
     fn emit(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
-        let seq = self.seq.entry(tid).or_insert(0);
-        e.seq = *seq;
-        *seq += 1;
         e.node = self.cluster.nodes[node].name.clone();
         e.pid = pid;
         e.tid = tid;
         e.ts = self.ts();
-        self.nodes[node].events += 1;
-        self.write(Record::Event(e));
+        let released = self.graph.push(e);
+        self.write_events(released);
+    }
+
+    /// Writes events released by the graph (in causal order).
+    fn write_events(&mut self, events: Vec<Event>) {
+        for e in events {
+            if let Some(&i) = self.node_index.get(&e.node) {
+                self.nodes[i].events += 1;
+            }
+            self.write(Record::Event(e));
+        }
     }
 
     fn spawn_node(&mut self, i: usize) -> Result<(), StartError> {
@@ -502,8 +518,20 @@ impl Runner<'_> {
                     self.kill_all();
                 }
             } else if now >= run_deadline {
-                self.begin_stop(Reason::Hang);
+                let running = self
+                    .cluster
+                    .nodes
+                    .iter()
+                    .zip(&self.nodes)
+                    .filter(|(n, s)| !n.daemon && s.exit.is_none() && s.root.is_some())
+                    .map(|(n, _)| n.name.clone())
+                    .collect();
+                self.begin_stop(Reason::Hang(running));
                 continue;
+            }
+            if self.writer.flush_deadline().is_some_and(|d| d <= now) || self.graph.held() > 0 {
+                let released = self.graph.tick(self.ts());
+                self.write_events(released);
             }
             if let Err(e) = self.writer.flush_if_due() {
                 self.trace_error = Some(format!("writing the trace failed: {e}"));
@@ -513,7 +541,8 @@ impl Runner<'_> {
                 Some(_) => now + Duration::from_secs(1),
                 None => run_deadline,
             };
-            for d in [start_wait, self.writer.flush_deadline()]
+            let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
+            for d in [start_wait, self.writer.flush_deadline(), hold_tick]
                 .into_iter()
                 .flatten()
             {
@@ -542,7 +571,7 @@ impl Runner<'_> {
                     return;
                 }
                 let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
-                self.syscall(tid, &sc);
+                self.syscall(tid, &sc, Some(args));
                 self.tracer.resume(tid, Action::Continue);
             }
             Stop::NewTask {
@@ -578,11 +607,6 @@ impl Runner<'_> {
             }
             Stop::Exec { tid, former } => {
                 self.model.exec(tid, former);
-                if former != tid {
-                    let s = self.seq.remove(&former).unwrap_or(0);
-                    let e = self.seq.entry(tid).or_insert(0);
-                    *e = (*e).max(s);
-                }
                 if let Some(node) = self.node_of(tid) {
                     let argv = cmdline(tid);
                     let e = Event {
@@ -622,7 +646,8 @@ impl Runner<'_> {
                     }
                 }
                 self.model.exit(tid);
-                self.seq.remove(&tid);
+                let released = self.graph.thread_gone(tid);
+                self.write_events(released);
                 if tid == tgid {
                     self.probe.forget(tid);
                 }
@@ -652,7 +677,7 @@ impl Runner<'_> {
             libc::SYS_close | libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill => {
                 // their effect does not depend on the result: record at entry, save a stop
                 let sc = decode(nr, args, None, &mut TraceeMemory { tid });
-                self.syscall(tid, &sc);
+                self.syscall(tid, &sc, None);
                 self.tracer.resume(tid, Action::Continue);
             }
             libc::SYS_io_uring_setup => {
@@ -682,11 +707,35 @@ impl Runner<'_> {
                 };
                 self.tracer.resume(tid, action);
             }
+            libc::SYS_write
+            | libc::SYS_writev
+            | libc::SYS_pwrite64
+            | libc::SYS_pwritev
+            | libc::SYS_pwritev2
+            | libc::SYS_sendto
+            | libc::SYS_sendmsg
+            | libc::SYS_sendmmsg
+            | libc::SYS_sendfile
+            | libc::SYS_splice
+            | libc::SYS_connect => {
+                // another thread may see this call's effect before its exit stop is seen:
+                // tell the graph it is under way
+                let sc = decode(nr, args, None, &mut TraceeMemory { tid });
+                let applied = self.model.apply(tid, &sc, &mut self.probe);
+                if applied.record {
+                    let mut e = syscall_event(&sc, &applied);
+                    e.tid = tid;
+                    self.graph.begin(tid, e);
+                }
+                self.tracer.resume(tid, Action::WatchExit)
+            }
             _ => self.tracer.resume(tid, Action::WatchExit),
         }
     }
 
-    fn syscall(&mut self, tid: i32, sc: &bop_syscalls::Syscall) {
+    /// Applies a decoded call to the model and records it. `args` are given at the exit stop
+    /// (the payload of a datagram is read then, to hash it).
+    fn syscall(&mut self, tid: i32, sc: &bop_syscalls::Syscall, args: Option<[u64; 6]>) {
         let applied = self.model.apply(tid, sc, &mut self.probe);
         let (Some(node), Some(pid)) = (self.node_of(tid), self.model.tgid(tid)) else {
             return;
@@ -703,7 +752,18 @@ impl Runner<'_> {
         if !applied.record {
             return;
         }
-        let e = syscall_event(sc, &applied);
+        let mut e = syscall_event(sc, &applied);
+        let dgram = applied
+            .socket
+            .as_ref()
+            .is_some_and(|s| s.ty == bop_model::SockType::Dgram);
+        if let (true, Some(args), Some(ret)) = (dgram, args, sc.ret) {
+            if matches!(e.op.as_deref(), Some("send") | Some("recv")) {
+                let mut mem = TraceeMemory { tid };
+                e.hash = bop_syscalls::payload(sc.nr, args, ret, &mut mem, 65536)
+                    .map(|bytes| format!("{:016x}", fnv1a(&bytes)));
+            }
+        }
         if matches!(
             applied.object,
             Some(Object::Socket(_)) | Some(Object::Pipe { .. })
@@ -711,7 +771,9 @@ impl Runner<'_> {
             if let Some(b) = e.bytes {
                 match e.op.as_deref() {
                     Some("send") => self.nodes[node].sent += b,
-                    Some("recv") => self.nodes[node].received += b,
+                    Some("recv") if e.flags.unwrap_or(0) & libc::MSG_PEEK as i64 == 0 => {
+                        self.nodes[node].received += b
+                    }
                     _ => {}
                 }
             }
@@ -727,10 +789,17 @@ impl Runner<'_> {
                 c.join();
             }
         }
+        let released = self.graph.finish();
+        self.write_events(released);
+        // the check may read the trace (BOP_TRACE): everything but the footer is in it
+        if let Err(e) = self.writer.flush() {
+            self.trace_error
+                .get_or_insert(format!("writing the trace failed: {e}"));
+        }
         let mut check_status = None;
         let attached = self.opts.attach.is_some();
         let (verdict, why, code) = match &reason {
-            Reason::Interrupted(_) | Reason::Hang if attached => (
+            Reason::Interrupted(_) | Reason::Hang(_) if attached => (
                 "detached",
                 Some("bop detached; the process runs on".to_string()),
                 0,
@@ -743,29 +812,19 @@ impl Runner<'_> {
                 )),
                 130,
             ),
-            Reason::Hang => {
-                let running: Vec<String> = self
-                    .cluster
-                    .nodes
-                    .iter()
-                    .zip(&self.nodes)
-                    .filter(|(n, s)| !n.daemon && s.exit.is_none() && s.root.is_some())
-                    .map(|(n, _)| n.name.clone())
-                    .collect();
-                (
-                    "hang",
-                    Some(format!(
-                        "the run timeout ({}) passed while {} still ran",
-                        humantime::format_duration(self.cluster.run.timeout),
-                        if running.is_empty() {
-                            "the nodes".to_string()
-                        } else {
-                            running.join(", ")
-                        }
-                    )),
-                    1,
-                )
-            }
+            Reason::Hang(running) => (
+                "hang",
+                Some(format!(
+                    "the run timeout ({}) passed while {} still ran",
+                    humantime::format_duration(self.cluster.run.timeout),
+                    if running.is_empty() {
+                        "only daemons".to_string()
+                    } else {
+                        running.join(", ")
+                    }
+                )),
+                1,
+            ),
             Reason::StartFailed(msg) => ("fail", Some(format!("start-up failed: {msg}")), 2),
             Reason::TraceFailed(msg) => ("fail", Some(msg.clone()), 2),
             Reason::Finished => match self.judge() {
@@ -984,4 +1043,14 @@ pub fn cmdline(pid: i32) -> Option<Vec<String>> {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect(),
     )
+}
+
+/// FNV-1a, 64 bits: a datagram's fingerprint for matching sends to receives (not security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }

@@ -51,7 +51,7 @@ pub fn from_trace(trace: &Trace) -> Vec<NodeSummary> {
         if comm {
             match (e.op.as_deref(), e.bytes) {
                 (Some("send"), Some(b)) => s.bytes_sent += b,
-                (Some("recv"), Some(b)) => s.bytes_received += b,
+                (Some("recv"), Some(b)) if e.flags.unwrap_or(0) & 2 == 0 => s.bytes_received += b,
                 _ => {}
             }
         }

@@ -87,6 +87,9 @@ pub struct Socket {
     pub local: Option<SockAddr>,
     /// Peer address, once connected.
     pub peer: Option<SockAddr>,
+    /// The peer socket's inode, for connected Unix-domain sockets (whose addresses are often
+    /// unnamed); `None` for other families, or when unknown.
+    pub peer_id: Option<u64>,
     /// Whether `listen` succeeded on it.
     pub listening: bool,
 }

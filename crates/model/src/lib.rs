@@ -10,6 +10,8 @@
 
 mod fds;
 mod model;
+#[cfg(test)]
+mod tests;
 
 pub use fds::{Family, Object, SockType, Socket};
 pub use model::{Applied, Model, Probe, Probed, TaskKind};

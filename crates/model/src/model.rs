@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bop_syscalls::{Call, Syscall};
+use bop_syscalls::{Call, SockAddr, Syscall};
 
 use crate::fds::{FdTable, Object, Slot, Socket};
 
@@ -163,12 +163,15 @@ impl Model {
     /// Thread `tid` exec'd (and is now its process's leader; `former` was its tid). Other
     /// threads are gone; the fd table is unshared and close-on-exec fds are closed.
     pub fn exec(&mut self, tid: i32, former: i32) {
-        let tgid = self
+        let Some(tgid) = self
             .threads
             .get(&tid)
             .or_else(|| self.threads.get(&former))
             .copied()
-            .unwrap_or(tid);
+        else {
+            // not part of the system: do not start tracking half of it
+            return;
+        };
         self.threads.retain(|_, g| *g != tgid);
         self.threads.insert(tid, tid);
         let Some(proc_) = self.procs.remove(&tgid) else {
@@ -239,7 +242,8 @@ impl Model {
         Some(match probe.probe(pid, fd)? {
             Probed::Socket(s) => {
                 let id = s.id;
-                let listening = self.sockets.get(&id).is_some_and(|o| o.listening);
+                // the probe may know it listens (bop did not see its listen), or not say
+                let listening = s.listening || self.sockets.get(&id).is_some_and(|o| o.listening);
                 self.sockets.insert(id, Socket { listening, ..s });
                 Object::Socket(id)
             }
@@ -380,10 +384,15 @@ impl Model {
                 } else {
                     self.object(tid, *fd, probe)
                 };
+                // the argument is the peer when the kernel does not say (yet), except for
+                // connect(AF_UNSPEC), which dissolves a datagram socket's association
+                let target = addr
+                    .clone()
+                    .filter(|a| *a != SockAddr::Other(libc::AF_UNSPEC as u16));
                 if let Some(Object::Socket(id)) = &o {
                     if let Some(s) = self.sockets.get_mut(id) {
-                        if s.peer.is_none() && ok.is_some() || err == Some(libc::EINPROGRESS) {
-                            s.peer = s.peer.clone().or_else(|| addr.clone());
+                        if (ok.is_some() || err == Some(libc::EINPROGRESS)) && s.peer.is_none() {
+                            s.peer = target;
                         }
                     }
                 }
@@ -431,7 +440,12 @@ impl Model {
                 self.applied(o)
             }
             Call::Recv { fd, flags, msg, .. } => {
-                let o = self.object(tid, *fd, probe);
+                let mut o = self.object(tid, *fd, probe);
+                // a Unix stream peer's inode exists only once the server accepted: learn it
+                // when the first bytes arrive
+                if ok.is_some() && self.peer_unknown(&o) {
+                    o = self.refresh(tid, *fd, probe).or(o);
+                }
                 if ok.is_some() {
                     for newfd in &msg.fds {
                         self.install(tid, *newfd, flags & MSG_CMSG_CLOEXEC != 0, probe);
@@ -494,6 +508,10 @@ impl Model {
                     return self.on_fd(tid, *oldfd, probe);
                 };
                 let newfd = newfd as i32;
+                if newfd == *oldfd {
+                    // dup2(fd, fd) does nothing (not even clear close-on-exec)
+                    return self.on_fd(tid, *oldfd, probe);
+                }
                 let old = self
                     .table_mut(tid)
                     .and_then(|(_, t)| t.slots.get(oldfd).cloned());
@@ -537,8 +555,20 @@ impl Model {
         match o {
             Some(Object::Socket(id)) => self.sockets.get(id).is_some_and(|s| match &s.local {
                 None => true,
-                Some(bop_syscalls::SockAddr::Inet(a)) => a.port() == 0,
+                Some(SockAddr::Inet(a)) => a.port() == 0,
                 Some(_) => false,
+            }),
+            _ => false,
+        }
+    }
+
+    fn peer_unknown(&self, o: &Option<Object>) -> bool {
+        match o {
+            Some(Object::Socket(id)) => self.sockets.get(id).is_some_and(|s| {
+                s.family == crate::Family::Unix
+                    && s.ty != crate::SockType::Dgram
+                    && s.peer.is_some()
+                    && s.peer_id.is_none()
             }),
             _ => false,
         }

@@ -6,14 +6,11 @@
 //! few small reads.
 
 use crate::addr::{parse_sockaddr, SOCKADDR_MAX};
+use crate::mem::{
+    i32_at, read, read_i32, read_mmsg_headers, read_msghdr, read_u32, u64_at, MsgHdr,
+};
 use crate::{table, Call, Memory, MsgInfo, SockAddr, Syscall};
 
-/// `sizeof(struct msghdr)`.
-const MSGHDR_SIZE: usize = 56;
-/// `sizeof(struct mmsghdr)`: a `msghdr`, the `unsigned int msg_len`, padding.
-const MMSGHDR_SIZE: usize = 64;
-/// The most messages the kernel handles in one `sendmmsg`/`recvmmsg` (`UIO_MAXIOV`).
-const MMSG_MAX: usize = 1024;
 /// The most control-message bytes read from one `msghdr`.
 const CONTROL_MAX: usize = 64 * 1024;
 /// `sizeof(struct cmsghdr)`: `size_t cmsg_len`, `int cmsg_level`, `int cmsg_type`.
@@ -344,42 +341,6 @@ fn decode_call(nr: i64, args: &[u64; 6], ret: Option<i64>, mem: &mut dyn Memory)
     }
 }
 
-/// Reads exactly `len` bytes at `addr`: `None` for a NULL pointer, a range that wraps, an
-/// unreadable range, or a [`Memory`] that returns the wrong number of bytes.
-fn read(mem: &mut dyn Memory, addr: u64, len: usize) -> Option<Vec<u8>> {
-    if addr == 0 {
-        return None;
-    }
-    addr.checked_add(u64::try_from(len).ok()?)?;
-    let bytes = mem.read(addr, len)?;
-    (bytes.len() == len).then_some(bytes)
-}
-
-/// The `N` bytes at `off` in `bytes`.
-fn array_at<const N: usize>(bytes: &[u8], off: usize) -> Option<[u8; N]> {
-    bytes.get(off..off.checked_add(N)?)?.try_into().ok()
-}
-
-fn u32_at(bytes: &[u8], off: usize) -> Option<u32> {
-    array_at(bytes, off).map(u32::from_ne_bytes)
-}
-
-fn i32_at(bytes: &[u8], off: usize) -> Option<i32> {
-    array_at(bytes, off).map(i32::from_ne_bytes)
-}
-
-fn u64_at(bytes: &[u8], off: usize) -> Option<u64> {
-    array_at(bytes, off).map(u64::from_ne_bytes)
-}
-
-fn read_u32(mem: &mut dyn Memory, addr: u64) -> Option<u32> {
-    u32_at(&read(mem, addr, 4)?, 0)
-}
-
-fn read_i32(mem: &mut dyn Memory, addr: u64) -> Option<i32> {
-    i32_at(&read(mem, addr, 4)?, 0)
-}
-
 /// The `int[2]` at `addr` (`pipe`, `socketpair`).
 fn read_fd_pair(mem: &mut dyn Memory, addr: u64) -> Option<[i32; 2]> {
     let b = read(mem, addr, 8)?;
@@ -418,30 +379,7 @@ fn read_siginfo(mem: &mut dyn Memory, addr: u64) -> (Option<i32>, Option<i32>) {
     }
 }
 
-/// The fields of a `struct msghdr` bop uses.
-#[derive(Debug, Clone, Copy)]
-struct MsgHdr {
-    /// `msg_name`.
-    name: u64,
-    /// `msg_namelen`.
-    namelen: u32,
-    /// `msg_control`.
-    control: u64,
-    /// `msg_controllen`.
-    controllen: u64,
-}
-
 impl MsgHdr {
-    /// Parses the `msghdr` at the start of `b`.
-    fn parse(b: &[u8]) -> Option<MsgHdr> {
-        Some(MsgHdr {
-            name: u64_at(b, 0)?,
-            namelen: u32_at(b, 8)?,
-            control: u64_at(b, 32)?,
-            controllen: u64_at(b, 40)?,
-        })
-    }
-
     /// The address and `SCM_RIGHTS` fds this header points at (`len` left `None`).
     fn info(&self, mem: &mut dyn Memory) -> MsgInfo {
         MsgInfo {
@@ -456,32 +394,10 @@ impl MsgHdr {
     }
 }
 
-fn read_msghdr(mem: &mut dyn Memory, addr: u64) -> Option<MsgHdr> {
-    MsgHdr::parse(&read(mem, addr, MSGHDR_SIZE)?)
-}
-
-/// The first `count` (at most [`MMSG_MAX`]) entries of the `struct mmsghdr` array at `addr`,
+/// The first `count` (at most 1024) entries of the `struct mmsghdr` array at `addr`,
 /// stopping at the first unreadable one. With `with_len`, each entry's `len` is its `msg_len`.
 fn read_mmsgs(mem: &mut dyn Memory, addr: u64, count: usize, with_len: bool) -> Vec<MsgInfo> {
-    let count = count.min(MMSG_MAX);
-    if addr == 0 || count == 0 {
-        return Vec::new();
-    }
-    // One read for the whole array; entry by entry if that fails (e.g. a bogus count that
-    // runs past the mapping).
-    let headers: Vec<(MsgHdr, u32)> = match read(mem, addr, count * MMSGHDR_SIZE) {
-        Some(all) => all
-            .chunks_exact(MMSGHDR_SIZE)
-            .map_while(parse_mmsg)
-            .collect(),
-        None => (0..count)
-            .map_while(|i| {
-                let at = addr.checked_add(u64::try_from(i * MMSGHDR_SIZE).ok()?)?;
-                parse_mmsg(&read(mem, at, MMSGHDR_SIZE)?)
-            })
-            .collect(),
-    };
-    headers
+    read_mmsg_headers(mem, addr, count)
         .into_iter()
         .map(|(h, msg_len)| {
             let mut info = h.info(mem);
@@ -491,11 +407,6 @@ fn read_mmsgs(mem: &mut dyn Memory, addr: u64, count: usize, with_len: bool) -> 
             info
         })
         .collect()
-}
-
-/// One `struct mmsghdr`: the header and `msg_len`.
-fn parse_mmsg(b: &[u8]) -> Option<(MsgHdr, u32)> {
-    Some((MsgHdr::parse(b)?, u32_at(b, MSGHDR_SIZE)?))
 }
 
 /// The fds of the `SCM_RIGHTS` control messages in the `controllen` bytes at `control`.

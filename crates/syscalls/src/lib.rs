@@ -11,12 +11,15 @@
 
 mod addr;
 mod decode;
+mod mem;
+mod payload;
 mod table;
 #[cfg(test)]
 mod tests;
 
 pub use addr::{parse_sockaddr, ParseSockAddrError, SockAddr};
 pub use decode::decode;
+pub use payload::{mmsg_payloads, payload};
 pub use table::{
     errno_name, errno_number, is_traced, name, number, signal_name, signal_number, TRACED,
 };

@@ -7,17 +7,17 @@ use crate::*;
 
 /// Tracee memory made of mapped regions; reads must fall inside one region.
 #[derive(Default)]
-struct FakeMem {
+pub(crate) struct FakeMem {
     regions: Vec<(u64, Vec<u8>)>,
 }
 
 impl FakeMem {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Maps `bytes` at `addr`.
-    fn put(&mut self, addr: u64, bytes: &[u8]) -> &mut Self {
+    pub(crate) fn put(&mut self, addr: u64, bytes: &[u8]) -> &mut Self {
         self.regions.push((addr, bytes.to_vec()));
         self
     }

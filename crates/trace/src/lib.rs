@@ -10,5 +10,5 @@ mod record;
 mod writer;
 
 pub use reader::{read_file, ReadError, Trace};
-pub use record::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, SockInfo, FORMAT};
+pub use record::{Edge, Event, Footer, Header, NodeInfo, NodeOutcome, Record, SockInfo, FORMAT};
 pub use writer::Writer;

@@ -66,6 +66,10 @@ pub struct SockInfo {
     /// Its peer's address, when connected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<SockAddr>,
+    /// The peer socket's inode, for Unix sockets (whose addresses are often unnamed): the
+    /// `id` of the socket at the other end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<u64>,
 }
 
 /// One observed step of one thread: a traced syscall, or a process event.
@@ -141,6 +145,41 @@ pub struct Event {
     /// Free text: what a warning is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A hash of a datagram's bytes (sends and receives on datagram sockets), to match them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The event's number in the graph, in causal order: every cause has a smaller id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// The event's lane: one per thread, numbered from 0 in order of appearance, never reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<u32>,
+    /// The vector clock: lane (as a string) → how many of that lane's events happened before or
+    /// at this one. The own lane's entry is `seq + 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vc: Option<std::collections::BTreeMap<String, u64>>,
+    /// The edges into this event from other threads' events (program order is implicit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<Edge>>,
+    /// Bytes this receive returned that no traced send accounts for (an external peer, or a
+    /// sender bop did not see).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<u64>,
+}
+
+/// A happens-before edge into an event, from the event with id `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    /// The causing event's id.
+    pub id: u64,
+    /// `msg` (bytes or a datagram), `connect` (connect → accept), `eof` (close/shutdown → the
+    /// receive returning 0), `reset` (close → ECONNRESET/EPIPE), `fork` (fork/clone → the child's
+    /// first event), `exit` (a child's exit → the wait that reaped it), `signal` (kill → the
+    /// signal's delivery or the death it caused).
+    pub kind: String,
+    /// For `msg` edges on streams: how many of the received bytes came from that send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// How the run ended.

@@ -1,0 +1,857 @@
+//! Helpers for the `bop run` integration tests: running bop with a deadline, free ports, and
+//! checks of what a trace must show about a multi-process system.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bop_syscalls::SockAddr;
+use bop_trace::{Event, Footer, Trace};
+
+/// No single bop run in these tests may take longer than this; past it the run is killed and
+/// the test fails (instead of hanging the suite).
+pub const RUN_LIMIT: Duration = Duration::from_secs(30);
+
+/// `MSG_PEEK`: a receive that leaves the data in the socket.
+const MSG_PEEK: i64 = 2;
+
+pub fn bop_exe() -> &'static str {
+    env!("CARGO_BIN_EXE_bop")
+}
+
+/// A testbed binary by name: "tb-echo", "tb-udp", ...
+pub fn tb(name: &str) -> &'static str {
+    match name {
+        "tb-echo" => env!("CARGO_BIN_EXE_tb-echo"),
+        "tb-udp" => env!("CARGO_BIN_EXE_tb-udp"),
+        "tb-unix" => env!("CARGO_BIN_EXE_tb-unix"),
+        "tb-threaded" => env!("CARGO_BIN_EXE_tb-threaded"),
+        "tb-forking" => env!("CARGO_BIN_EXE_tb-forking"),
+        other => panic!("unknown testbed {other}"),
+    }
+}
+
+/// The repository's `tests/progs` directory.
+pub fn progs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs")
+}
+
+/// A port that was free a moment ago on 127.0.0.1 (the kernel picked it).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// A port that was free a moment ago on [::1].
+pub fn free_port6() -> u16 {
+    let l = TcpListener::bind("[::1]:0").expect("bind [::1]:0 (is IPv6 loopback configured?)");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// A UDP port that was free a moment ago on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+    s.local_addr().expect("local_addr").port()
+}
+
+/// A temp directory per test, with the trace and logs of its runs.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::Builder::new()
+                .prefix("bop-it-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Writes a file into the sandbox and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+
+    /// `bop run CLUSTER --trace TRACE -q` with the cluster file text `toml`.
+    pub fn run_cluster(&self, name: &str, toml: &str) -> BopRun {
+        let cluster = self.write(&format!("{name}.toml"), toml);
+        let trace = self.join(&format!("{name}.jsonl"));
+        let args: Vec<String> = vec![
+            "run".into(),
+            cluster.display().to_string(),
+            "--trace".into(),
+            trace.display().to_string(),
+            "-q".into(),
+        ];
+        self.bop(name, &args, Some(trace))
+    }
+
+    /// Runs bop with `args` (cwd: the sandbox), waits at most [`RUN_LIMIT`].
+    pub fn bop(&self, label: &str, args: &[String], trace: Option<PathBuf>) -> BopRun {
+        let mut cmd = Command::new(bop_exe());
+        cmd.args(args);
+        self.run_command(label, cmd, trace)
+    }
+
+    /// Runs any command (e.g. bop under strace) with output captured to files.
+    pub fn run_command(&self, label: &str, mut cmd: Command, trace: Option<PathBuf>) -> BopRun {
+        let (child, out, err) = self.spawn_command(label, &mut cmd);
+        let status = wait_limit(child, RUN_LIMIT, label);
+        BopRun::collect(status, &out, &err, trace)
+    }
+
+    /// Starts a command with stdout/stderr going to files in the sandbox.
+    pub fn spawn_command(&self, label: &str, cmd: &mut Command) -> (Child, PathBuf, PathBuf) {
+        let out = self.join(&format!("{label}.bop-stdout"));
+        let err = self.join(&format!("{label}.bop-stderr"));
+        cmd.current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(File::create(&out).expect("create stdout file"))
+            .stderr(File::create(&err).expect("create stderr file"));
+        let child = cmd.spawn().expect("start bop");
+        (child, out, err)
+    }
+}
+
+/// Waits for a child for at most `limit`; kills it and panics past that.
+pub fn wait_limit(mut child: Child, limit: Duration, label: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{label}: bop did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What one bop invocation did.
+pub struct BopRun {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub trace_path: Option<PathBuf>,
+}
+
+impl BopRun {
+    pub fn collect(status: ExitStatus, out: &Path, err: &Path, trace: Option<PathBuf>) -> BopRun {
+        BopRun {
+            status,
+            stdout: std::fs::read_to_string(out).unwrap_or_default(),
+            stderr: std::fs::read_to_string(err).unwrap_or_default(),
+            trace_path: trace,
+        }
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// bop's output and the nodes' logs, for assertion messages.
+    pub fn diag(&self) -> String {
+        let mut s = format!(
+            "bop exit: {:?}\n--- bop stdout ---\n{}\n--- bop stderr ---\n{}\n",
+            self.status, self.stdout, self.stderr
+        );
+        if let Some(t) = &self.trace_path {
+            if let (Some(dir), Some(stem)) = (t.parent(), t.file_stem()) {
+                let prefix = format!("{}.", stem.to_string_lossy());
+                if let Ok(rd) = std::fs::read_dir(dir) {
+                    let mut logs: Vec<PathBuf> = rd
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| {
+                            let n = p.file_name().unwrap_or_default().to_string_lossy();
+                            n.starts_with(&prefix)
+                                && (n.ends_with(".stdout") || n.ends_with(".stderr"))
+                        })
+                        .collect();
+                    logs.sort();
+                    for l in logs {
+                        let text = std::fs::read_to_string(&l).unwrap_or_default();
+                        if !text.is_empty() {
+                            s += &format!("--- {} ---\n{text}\n", l.display());
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Asserts bop's exit code, showing everything on failure.
+    pub fn expect_code(&self, code: i32) {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "bop should exit {code}\n{}",
+            self.diag()
+        );
+    }
+
+    /// stdout and stderr together.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Reads the trace.
+    pub fn trace(&self) -> Trace {
+        let p = self.trace_path.as_ref().expect("this run has a trace path");
+        bop_trace::read_file(p)
+            .unwrap_or_else(|e| panic!("cannot read the trace: {e}\n{}", self.diag()))
+    }
+
+    pub fn footer(&self) -> Footer {
+        self.trace()
+            .footer
+            .unwrap_or_else(|| panic!("the trace has no footer\n{}", self.diag()))
+    }
+}
+
+/// The footer entry of a node.
+pub fn node_outcome<'a>(f: &'a Footer, name: &str) -> &'a bop_trace::NodeOutcome {
+    f.nodes
+        .iter()
+        .find(|n| n.name == name)
+        .unwrap_or_else(|| panic!("no node {name} in the footer: {f:?}"))
+}
+
+pub fn events_of<'a>(t: &'a Trace, node: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+    t.events.iter().filter(move |e| e.node == node)
+}
+
+pub fn pids_of(t: &Trace, node: &str) -> BTreeSet<i32> {
+    events_of(t, node).map(|e| e.pid).collect()
+}
+
+pub fn tids_of(t: &Trace, node: &str) -> BTreeSet<i32> {
+    events_of(t, node).map(|e| e.tid).collect()
+}
+
+/// Whether a process is still running: /proc/PID exists and is not a zombie.
+pub fn process_running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => {
+            // "pid (comm) S ..." : the state follows the last ')'
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+    }
+}
+
+/// Polls until none of `pids` runs, for at most `limit`; returns those still running.
+pub fn wait_gone(pids: &BTreeSet<i32>, limit: Duration) -> Vec<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let alive: Vec<i32> = pids
+            .iter()
+            .copied()
+            .filter(|&p| process_running(p))
+            .collect();
+        if alive.is_empty() || Instant::now() > deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls the trace file until `cond` holds (for at most `limit`); returns the trace read last.
+pub fn wait_trace(path: &Path, limit: Duration, cond: impl Fn(&Trace) -> bool) -> Option<Trace> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(t) = bop_trace::read_file(path) {
+            if cond(&t) {
+                return Some(t);
+            }
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A trace with its header and footer, whose footer agrees with its events, every thread of
+/// which is numbered from 0 without gaps, was announced by a spawn/fork/thread event before
+/// it appears, and ends with an exit event.
+pub fn assert_complete(t: &Trace, diag: &str) {
+    assert!(t.header.is_some(), "the trace has no header\n{diag}");
+    assert!(!t.truncated, "the trace is truncated\n{diag}");
+    let footer = t
+        .footer
+        .as_ref()
+        .unwrap_or_else(|| panic!("the trace has no footer\n{diag}"));
+    assert_eq!(
+        footer.events,
+        t.events.len() as u64,
+        "footer.events differs from the events in the trace\n{diag}"
+    );
+    let header_nodes: Vec<&str> = t
+        .header
+        .as_ref()
+        .map(|h| h.nodes.iter().map(|n| n.name.as_str()).collect())
+        .unwrap_or_default();
+    let footer_nodes: Vec<&str> = footer.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        header_nodes, footer_nodes,
+        "header and footer list other nodes"
+    );
+
+    // per-thread sequence numbers: 0, 1, 2, ... in file order
+    let mut next_seq: HashMap<i32, u64> = HashMap::new();
+    // tasks announced so far (spawn: the node's process; fork: a process; thread: a thread)
+    let mut announced_pid: BTreeSet<i32> = BTreeSet::new();
+    let mut announced_tid: BTreeSet<i32> = BTreeSet::new();
+    let mut exited: BTreeSet<i32> = BTreeSet::new();
+    for (i, e) in t.events.iter().enumerate() {
+        let want = next_seq.entry(e.tid).or_insert(0);
+        assert_eq!(
+            e.seq, *want,
+            "event {i} of tid {} has seq {}, expected {} (a lost or duplicated event): {e:?}",
+            e.tid, e.seq, want
+        );
+        *want += 1;
+        assert!(
+            !exited.contains(&e.tid),
+            "event {i} of tid {} comes after that thread's exit event: {e:?}",
+            e.tid
+        );
+        match e.kind.as_str() {
+            "spawn" => {
+                assert_eq!(e.pid, e.tid, "a spawn event of a non-main thread: {e:?}");
+                announced_pid.insert(e.pid);
+                announced_tid.insert(e.tid);
+            }
+            _ => {
+                assert!(
+                    announced_pid.contains(&e.pid),
+                    "event {i}: pid {} of node {} appears without an earlier spawn or fork \
+                     event naming it: {e:?}",
+                    e.pid,
+                    e.node
+                );
+                assert!(
+                    announced_tid.contains(&e.tid),
+                    "event {i}: tid {} of node {} appears without an earlier spawn, fork or \
+                     thread event naming it: {e:?}",
+                    e.tid,
+                    e.node
+                );
+            }
+        }
+        match e.kind.as_str() {
+            "fork" => {
+                let child = e
+                    .other
+                    .unwrap_or_else(|| panic!("fork without other: {e:?}"));
+                announced_pid.insert(child);
+                announced_tid.insert(child);
+            }
+            "thread" => {
+                let child = e
+                    .other
+                    .unwrap_or_else(|| panic!("thread without other: {e:?}"));
+                announced_tid.insert(child);
+            }
+            "exit" => {
+                exited.insert(e.tid);
+            }
+            _ => {}
+        }
+    }
+    let all_tids: BTreeSet<i32> = t.events.iter().map(|e| e.tid).collect();
+    let not_exited: Vec<&i32> = all_tids.difference(&exited).collect();
+    assert!(
+        not_exited.is_empty(),
+        "threads without an exit event in a finished run: {not_exited:?}\n{diag}"
+    );
+
+    for n in &footer.nodes {
+        let count = events_of(t, &n.name).count() as u64;
+        assert_eq!(n.events, count, "footer events of node {}", n.name);
+        let pids: BTreeSet<i32> = n.pids.iter().copied().collect();
+        assert_eq!(
+            pids,
+            pids_of(t, &n.name),
+            "footer pids of node {} differ from the pids in its events",
+            n.name
+        );
+        assert_eq!(
+            n.threads,
+            tids_of(t, &n.name).len() as u64,
+            "footer threads of node {} differ from the distinct tids in its events",
+            n.name
+        );
+    }
+}
+
+/// Asserts verdict "pass" and that every node exited 0 by itself.
+pub fn assert_pass_all_zero(run: &BopRun, t: &Trace) {
+    let diag = run.diag();
+    run.expect_code(0);
+    let f = t.footer.as_ref().expect("footer");
+    assert_eq!(f.verdict, "pass", "verdict\n{diag}");
+    assert_eq!(f.reason, None, "a passing run has no reason");
+    for n in &f.nodes {
+        assert_eq!(n.exit, Some(0), "node {} exit\n{diag}", n.name);
+        assert_eq!(n.signal, None, "node {} signal", n.name);
+        assert!(!n.stopped_by_bop, "node {} was stopped by bop", n.name);
+        assert!(!n.pids.is_empty(), "node {} has no pids", n.name);
+    }
+}
+
+fn is_send(e: &Event) -> bool {
+    e.kind == "syscall" && e.op.as_deref() == Some("send") && e.errno.is_none()
+}
+
+fn is_consuming_recv(e: &Event) -> bool {
+    e.kind == "syscall"
+        && e.op.as_deref() == Some("recv")
+        && e.errno.is_none()
+        && e.flags.unwrap_or(0) & MSG_PEEK == 0
+}
+
+/// One end of a stream connection as a connect or accept event shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct End {
+    /// The node.
+    pub node: String,
+    /// The socket id (for accept: the new connection's).
+    pub id: u64,
+    pub local: Option<SockAddr>,
+    pub peer: Option<SockAddr>,
+}
+
+impl End {
+    fn of(e: &Event, sock: &bop_trace::SockInfo) -> End {
+        End {
+            node: e.node.clone(),
+            id: sock.id,
+            local: sock.local.clone(),
+            peer: sock.peer.clone(),
+        }
+    }
+}
+
+/// The stream connections a trace shows, and checks on them.
+#[derive(Debug, Default)]
+pub struct Streams {
+    /// Established connects.
+    pub connects: Vec<End>,
+    /// Successful accepts.
+    pub accepts: Vec<End>,
+}
+
+/// Collects connects (that were not refused) and accepts on stream sockets of `family`.
+pub fn streams(t: &Trace, family: &str) -> Streams {
+    // sockets whose non-blocking connect turned out to fail (getsockopt SO_ERROR != 0)
+    let failed: BTreeSet<u64> = t
+        .events
+        .iter()
+        .filter(|e| e.op.as_deref() == Some("getsockopt") && e.status.unwrap_or(0) != 0)
+        .filter_map(|e| e.sock.as_ref().map(|s| s.id))
+        .collect();
+    let mut s = Streams::default();
+    for e in &t.events {
+        let Some(sock) = &e.sock else { continue };
+        if sock.family != family || sock.ty != "stream" || e.kind != "syscall" {
+            continue;
+        }
+        match e.op.as_deref() {
+            Some("connect") => {
+                let ok = match e.errno.as_deref() {
+                    None => true,
+                    Some("EINPROGRESS") => !failed.contains(&sock.id),
+                    Some(_) => false,
+                };
+                if ok {
+                    s.connects.push(End::of(e, sock));
+                }
+            }
+            Some("accept") if e.errno.is_none() && e.ret.is_some() => {
+                s.accepts.push(End::of(e, sock));
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Bytes moved per stream socket id: (sent, received), peeks excluded.
+pub fn bytes_by_sock(t: &Trace) -> BTreeMap<u64, (u64, u64)> {
+    let mut m: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for e in &t.events {
+        let Some(sock) = &e.sock else { continue };
+        let b = e.bytes.unwrap_or(0);
+        if is_send(e) {
+            m.entry(sock.id).or_default().0 += b;
+        } else if is_consuming_recv(e) {
+            m.entry(sock.id).or_default().1 += b;
+        }
+    }
+    m
+}
+
+/// Bytes moved per inet stream endpoint (local, peer): (sent, received), peeks excluded.
+pub fn bytes_by_endpoint(t: &Trace) -> BTreeMap<(SockAddr, SockAddr), (u64, u64)> {
+    let mut m: BTreeMap<(SockAddr, SockAddr), (u64, u64)> = BTreeMap::new();
+    for e in &t.events {
+        let Some(sock) = &e.sock else { continue };
+        if sock.ty != "stream" {
+            continue;
+        }
+        let (Some(l), Some(p)) = (&sock.local, &sock.peer) else {
+            continue;
+        };
+        let b = e.bytes.unwrap_or(0);
+        if is_send(e) {
+            m.entry((l.clone(), p.clone())).or_default().0 += b;
+        } else if is_consuming_recv(e) {
+            m.entry((l.clone(), p.clone())).or_default().1 += b;
+        }
+    }
+    m
+}
+
+/// Every inet stream connect is matched by address to exactly one accept of the same
+/// connection (and back), and each side received exactly what the other sent. Returns the
+/// number of connections.
+pub fn assert_inet_streams(t: &Trace, family: &str, diag: &str) -> usize {
+    let s = streams(t, family);
+    assert!(
+        !s.connects.is_empty(),
+        "no {family} connects in the trace\n{diag}"
+    );
+    assert_eq!(
+        s.connects.len(),
+        s.accepts.len(),
+        "{family}: {} established connects but {} accepts:\nconnects {:#?}\naccepts {:#?}\n{diag}",
+        s.connects.len(),
+        s.accepts.len(),
+        s.connects,
+        s.accepts
+    );
+    let mut accepts: BTreeMap<(SockAddr, SockAddr), &End> = BTreeMap::new();
+    for a in &s.accepts {
+        let (Some(l), Some(p)) = (&a.local, &a.peer) else {
+            panic!("accept without local/peer address: {a:?}\n{diag}");
+        };
+        assert!(
+            accepts.insert((l.clone(), p.clone()), a).is_none(),
+            "two accepts of the same connection {l} <- {p}\n{diag}"
+        );
+    }
+    let bytes = bytes_by_endpoint(t);
+    for c in &s.connects {
+        let (Some(cl), Some(cp)) = (&c.local, &c.peer) else {
+            panic!("connect without local/peer address: {c:?}\n{diag}");
+        };
+        let a = accepts.remove(&(cp.clone(), cl.clone())).unwrap_or_else(|| {
+            panic!(
+                "connect of node {} from {cl} to {cp} has no accept with local {cp} and peer {cl}\n{diag}",
+                c.node
+            )
+        });
+        assert_ne!(c.node, a.node, "a node connected to itself? {c:?} {a:?}");
+        let (c_sent, c_recv) = bytes
+            .get(&(cl.clone(), cp.clone()))
+            .copied()
+            .unwrap_or_default();
+        let (s_sent, s_recv) = bytes
+            .get(&(cp.clone(), cl.clone()))
+            .copied()
+            .unwrap_or_default();
+        assert!(
+            c_sent > 0,
+            "connection {cl} -> {cp} carried no data\n{diag}"
+        );
+        assert_eq!(
+            c_sent, s_recv,
+            "connection {cl} -> {cp}: the client ({}) sent {c_sent} bytes, the server ({}) received {s_recv}\n{diag}",
+            c.node, a.node
+        );
+        assert_eq!(
+            s_sent, c_recv,
+            "connection {cl} -> {cp}: the server ({}) sent {s_sent} bytes, the client ({}) received {c_recv}\n{diag}",
+            a.node, c.node
+        );
+    }
+    s.connects.len()
+}
+
+/// Unix stream connections: as many accepts as connects, and the per-connection byte totals
+/// of the connecting sockets mirror those of the accepted ones. Returns the number of
+/// connections.
+pub fn assert_unix_streams(t: &Trace, diag: &str) -> usize {
+    let s = streams(t, "unix");
+    assert!(
+        !s.connects.is_empty(),
+        "no unix connects in the trace\n{diag}"
+    );
+    assert_eq!(
+        s.connects.len(),
+        s.accepts.len(),
+        "unix: {} established connects but {} accepts\n{diag}",
+        s.connects.len(),
+        s.accepts.len()
+    );
+    let bytes = bytes_by_sock(t);
+    let mut client_side: Vec<(u64, u64)> = s
+        .connects
+        .iter()
+        .map(|c| bytes.get(&c.id).copied().unwrap_or_default())
+        .collect();
+    // seen from the server: what it received is what the client sent
+    let mut server_side: Vec<(u64, u64)> = s
+        .accepts
+        .iter()
+        .map(|a| {
+            let (sent, recv) = bytes.get(&a.id).copied().unwrap_or_default();
+            (recv, sent)
+        })
+        .collect();
+    client_side.sort();
+    server_side.sort();
+    assert!(
+        client_side.iter().all(|&(sent, _)| sent > 0),
+        "a unix connection carried no data: {client_side:?}\n{diag}"
+    );
+    assert_eq!(
+        client_side, server_side,
+        "unix stream connections: (sent, received) per connecting socket vs (received, sent) \
+         per accepted socket differ\n{diag}"
+    );
+    for c in &s.connects {
+        // the connecting socket's peer is the listening address, which the accepted one has
+        assert!(
+            s.accepts.iter().any(|a| a.local == c.peer),
+            "unix connect {c:?} to an address no accept has as local\n{diag}"
+        );
+    }
+    s.connects.len()
+}
+
+/// Datagram flows: (source, destination) -> (count, bytes) of sends and of receives.
+#[derive(Debug, Default)]
+pub struct Datagrams {
+    pub sent: BTreeMap<(SockAddr, SockAddr), (u64, u64)>,
+    pub received: BTreeMap<(SockAddr, SockAddr), (u64, u64)>,
+}
+
+/// An unbound UDP socket sending over loopback shows local 0.0.0.0:P; the receiver sees the
+/// loopback address of the destination's family.
+fn normalise_source(src: &SockAddr, dst: &SockAddr) -> SockAddr {
+    match (src, dst) {
+        (SockAddr::Inet(s), SockAddr::Inet(d)) if s.ip().is_unspecified() => {
+            let ip: IpAddr = if d.ip().is_loopback() {
+                d.ip()
+            } else if d.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            };
+            SockAddr::Inet(SocketAddr::new(ip, s.port()))
+        }
+        _ => src.clone(),
+    }
+}
+
+/// Collects the datagrams of `family` (inet, inet6, unix) sent and received. Sends to an
+/// address before anyone had bound it (in trace order) are left out: the kernel dropped them.
+pub fn datagrams(t: &Trace, family: &str) -> Datagrams {
+    let mut d = Datagrams::default();
+    let mut bound: BTreeSet<SockAddr> = BTreeSet::new();
+    for e in &t.events {
+        let Some(sock) = &e.sock else { continue };
+        if sock.family != family || sock.ty != "dgram" || e.kind != "syscall" {
+            continue;
+        }
+        if matches!(e.op.as_deref(), Some("bind") | Some("connect")) && e.errno.is_none() {
+            if let Some(l) = &sock.local {
+                let l = match &sock.peer {
+                    Some(p) => normalise_source(l, p),
+                    None => l.clone(),
+                };
+                bound.insert(l);
+            }
+        }
+        let b = e.bytes.unwrap_or(0);
+        if is_send(e) {
+            let (Some(dst), Some(src)) = (e.addr.as_ref().or(sock.peer.as_ref()), &sock.local)
+            else {
+                continue;
+            };
+            // sending binds an unbound socket: answers to it can arrive from now on
+            bound.insert(normalise_source(src, dst));
+            if !bound.contains(dst) {
+                continue;
+            }
+            let v = d
+                .sent
+                .entry((normalise_source(src, dst), dst.clone()))
+                .or_default();
+            v.0 += 1;
+            v.1 += b;
+        } else if is_consuming_recv(e) {
+            let (Some(src), Some(dst)) = (e.addr.as_ref().or(sock.peer.as_ref()), &sock.local)
+            else {
+                continue;
+            };
+            let v = d
+                .received
+                .entry((src.clone(), normalise_source(dst, src)))
+                .or_default();
+            v.0 += 1;
+            v.1 += b;
+        }
+    }
+    d
+}
+
+/// Every datagram sent to `server` was received there, and every answer it sent was received
+/// (count and bytes per sender). Returns the number of peers.
+pub fn assert_datagrams_to(t: &Trace, family: &str, server: &SockAddr, diag: &str) -> usize {
+    let d = datagrams(t, family);
+    let to_server: BTreeMap<_, _> = d
+        .sent
+        .iter()
+        .filter(|((_, dst), _)| dst == server)
+        .collect();
+    assert!(
+        !to_server.is_empty(),
+        "no {family} datagrams sent to {server}: {d:#?}\n{diag}"
+    );
+    for ((src, dst), sent) in &to_server {
+        let got = d
+            .received
+            .get(&(src.clone(), (*dst).clone()))
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(
+            **sent, got,
+            "{family} datagrams {src} -> {dst}: sent (count, bytes) {sent:?}, the server received {got:?}\n{d:#?}\n{diag}"
+        );
+        let back_sent = d
+            .sent
+            .get(&(dst.clone(), src.clone()))
+            .copied()
+            .unwrap_or_default();
+        let back_got = d
+            .received
+            .get(&(dst.clone(), src.clone()))
+            .copied()
+            .unwrap_or_default();
+        assert!(back_sent.0 > 0, "the server never answered {src}\n{diag}");
+        assert_eq!(
+            back_sent, back_got,
+            "{family} answers {dst} -> {src}: sent (count, bytes) {back_sent:?}, received {back_got:?}\n{diag}"
+        );
+    }
+    // nothing arrived at the server that no traced process sent
+    for ((src, dst), got) in d.received.iter().filter(|((_, dst), _)| dst == server) {
+        assert!(
+            d.sent.contains_key(&(src.clone(), dst.clone())),
+            "the server received {got:?} from {src}, which no traced send explains\n{d:#?}\n{diag}"
+        );
+    }
+    to_server.len()
+}
+
+/// `bop stats TRACE --json` agrees with the footer on every node.
+pub fn assert_stats_match_footer(run: &BopRun) {
+    let trace_path = run.trace_path.as_ref().expect("trace path");
+    let out = Command::new(bop_exe())
+        .args(["stats", &trace_path.display().to_string(), "--json"])
+        .output()
+        .expect("run bop stats");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "bop stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bop stats --json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let footer = run.footer();
+    assert_eq!(v["complete"], serde_json::json!(true));
+    assert_eq!(v["truncated"], serde_json::json!(false));
+    assert_eq!(v["verdict"], serde_json::json!(footer.verdict));
+    assert_eq!(v["events"], serde_json::json!(footer.events));
+    let nodes = v["nodes"].as_array().expect("stats nodes array");
+    assert_eq!(nodes.len(), footer.nodes.len(), "stats: {v:#}");
+    for (s, f) in nodes.iter().zip(&footer.nodes) {
+        assert_eq!(
+            s["name"],
+            serde_json::json!(f.name),
+            "stats node order: {v:#}"
+        );
+        assert_eq!(
+            s["bytes_sent"],
+            serde_json::json!(f.bytes_sent),
+            "bop stats and the footer disagree on the bytes sent by {}: {v:#}",
+            f.name
+        );
+        assert_eq!(
+            s["bytes_received"],
+            serde_json::json!(f.bytes_received),
+            "bop stats and the footer disagree on the bytes received by {}: {v:#}",
+            f.name
+        );
+        assert_eq!(
+            s["events"],
+            serde_json::json!(f.events),
+            "events of {}",
+            f.name
+        );
+        assert_eq!(
+            s["threads"],
+            serde_json::json!(f.threads),
+            "threads of {}",
+            f.name
+        );
+        let spids: BTreeSet<i64> = s["pids"]
+            .as_array()
+            .expect("pids")
+            .iter()
+            .filter_map(|p| p.as_i64())
+            .collect();
+        let fpids: BTreeSet<i64> = f.pids.iter().map(|&p| i64::from(p)).collect();
+        assert_eq!(spids, fpids, "pids of {}", f.name);
+        if let Some(code) = f.exit {
+            assert_eq!(
+                s["exit"],
+                serde_json::json!(code.to_string()),
+                "exit of {}",
+                f.name
+            );
+        }
+    }
+}

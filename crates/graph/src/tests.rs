@@ -1,0 +1,483 @@
+//! The graph fed synthetic events: every edge rule, held events, and clocks agreeing with edges.
+
+use super::*;
+use bop_trace::SockInfo;
+
+fn tcp(id: u64, local: &str, peer: &str) -> SockInfo {
+    SockInfo {
+        id,
+        family: "inet".into(),
+        ty: "stream".into(),
+        local: Some(local.parse().unwrap()),
+        peer: Some(peer.parse().unwrap()),
+        peer_id: None,
+    }
+}
+
+fn ev(tid: i32, kind: &str, op: Option<&str>) -> Event {
+    Event {
+        node: format!("n{tid}"),
+        pid: tid,
+        tid,
+        kind: kind.into(),
+        op: op.map(String::from),
+        ..Event::default()
+    }
+}
+
+fn send(tid: i32, s: &SockInfo, n: u64) -> Event {
+    Event {
+        sock: Some(s.clone()),
+        bytes: Some(n),
+        ..ev(tid, "syscall", Some("send"))
+    }
+}
+
+fn recv(tid: i32, s: &SockInfo, n: u64) -> Event {
+    Event {
+        sock: Some(s.clone()),
+        bytes: Some(n),
+        ..ev(tid, "syscall", Some("recv"))
+    }
+}
+
+/// Pushes and collects every released event.
+fn feed(g: &mut Graph, evs: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    for e in evs {
+        out.extend(g.push(e));
+    }
+    out
+}
+
+fn lt(a: &Event, b: &Event) -> bool {
+    let (va, vb) = (a.vc.as_ref().unwrap(), b.vc.as_ref().unwrap());
+    va.iter()
+        .all(|(k, v)| vb.get(k).copied().unwrap_or(0) >= *v)
+        && va != vb
+}
+
+fn edges(e: &Event) -> Vec<(u64, String, Option<u64>)> {
+    e.from
+        .iter()
+        .flatten()
+        .map(|x| (x.id, x.kind.clone(), x.bytes))
+        .collect()
+}
+
+const A: &str = "127.0.0.1:40000";
+const B: &str = "127.0.0.1:7000";
+
+#[test]
+fn a_send_is_received_in_pieces_and_one_receive_spans_several_sends() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    let out = feed(
+        &mut g,
+        vec![
+            send(10, &ca, 10), // id 0: [0,10)
+            send(10, &ca, 5),  // id 1: [10,15)
+            recv(20, &sb, 4),  // [0,4) <- 0
+            recv(20, &sb, 11), // [4,15) <- 0 (6 bytes), 1 (5 bytes)
+        ],
+    );
+    assert_eq!(out.len(), 4);
+    assert_eq!(edges(&out[2]), vec![(0, "msg".into(), Some(4))]);
+    assert_eq!(
+        edges(&out[3]),
+        vec![(0, "msg".into(), Some(6)), (1, "msg".into(), Some(5))]
+    );
+    assert!(lt(&out[0], &out[2]) && lt(&out[1], &out[3]));
+    assert!(
+        !lt(&out[2], &out[1]),
+        "a receive does not precede a later send"
+    );
+    assert_eq!(out[3].unmatched, None);
+}
+
+#[test]
+fn a_receive_seen_before_its_send_is_held_until_the_send_completes() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    // the sender is inside its send call
+    g.begin(
+        10,
+        Event {
+            sock: Some(ca.clone()),
+            ..ev(10, "syscall", Some("send"))
+        },
+    );
+    assert!(g.push(recv(20, &sb, 8)).is_empty(), "held");
+    // a later event of the receiving thread waits behind it
+    assert!(g.push(ev(20, "syscall", Some("close"))).is_empty());
+    assert_eq!(g.held(), 2);
+    let out = g.push(send(10, &ca, 8));
+    assert_eq!(
+        out.len(),
+        3,
+        "the send releases the receive and what followed it"
+    );
+    assert_eq!(out[0].op.as_deref(), Some("send"));
+    assert_eq!(
+        edges(&out[1]),
+        vec![(out[0].id.unwrap(), "msg".into(), Some(8))]
+    );
+    assert!(lt(&out[0], &out[1]));
+    assert!(
+        out[0].id < out[1].id && out[1].id < out[2].id,
+        "ids in causal order"
+    );
+}
+
+#[test]
+fn bytes_from_an_unknown_sender_are_unmatched_not_held() {
+    let sb = tcp(2, B, "10.9.9.9:5555");
+    let mut g = Graph::new();
+    let out = g.push(recv(20, &sb, 8));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].unmatched, Some(8));
+    assert!(out[0].from.is_none());
+}
+
+#[test]
+fn peek_consumes_nothing() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    let mut peek = recv(20, &sb, 3);
+    peek.flags = Some(MSG_PEEK);
+    let out = feed(&mut g, vec![send(10, &ca, 6), peek, recv(20, &sb, 6)]);
+    assert_eq!(edges(&out[1]), vec![(0, "msg".into(), Some(3))]);
+    assert_eq!(edges(&out[2]), vec![(0, "msg".into(), Some(6))]);
+    assert_eq!(out[2].unmatched, None);
+}
+
+#[test]
+fn connect_precedes_the_accept_of_the_same_connection_not_another() {
+    let mut g = Graph::new();
+    let c1 = Event {
+        sock: Some(tcp(1, "127.0.0.1:40001", B)),
+        ..ev(10, "syscall", Some("connect"))
+    };
+    let c2 = Event {
+        sock: Some(tcp(3, "127.0.0.1:40002", B)),
+        ..ev(11, "syscall", Some("connect"))
+    };
+    // the server accepts the second client first
+    let a2 = Event {
+        sock: Some(tcp(4, B, "127.0.0.1:40002")),
+        ..ev(20, "syscall", Some("accept"))
+    };
+    let a1 = Event {
+        sock: Some(tcp(5, B, "127.0.0.1:40001")),
+        ..ev(20, "syscall", Some("accept"))
+    };
+    let out = feed(&mut g, vec![c1, c2, a2, a1]);
+    assert_eq!(edges(&out[2]), vec![(1, "connect".into(), None)]);
+    assert_eq!(edges(&out[3]), vec![(0, "connect".into(), None)]);
+}
+
+#[test]
+fn an_accept_waits_for_a_connect_in_progress_to_its_port() {
+    let mut g = Graph::new();
+    g.begin(
+        10,
+        Event {
+            addr: Some(B.parse().unwrap()),
+            ..ev(10, "syscall", Some("connect"))
+        },
+    );
+    let a = Event {
+        sock: Some(tcp(5, B, A)),
+        ..ev(20, "syscall", Some("accept"))
+    };
+    assert!(g.push(a).is_empty());
+    let c = Event {
+        sock: Some(tcp(1, A, B)),
+        addr: Some(B.parse().unwrap()),
+        ..ev(10, "syscall", Some("connect"))
+    };
+    let out = g.push(c);
+    assert_eq!(out.len(), 2);
+    assert_eq!(edges(&out[1]), vec![(0, "connect".into(), None)]);
+}
+
+#[test]
+fn close_precedes_the_peers_eof_and_reset() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    let close = Event {
+        sock: Some(ca.clone()),
+        ..ev(10, "syscall", Some("close"))
+    };
+    let eof = recv(20, &sb, 0);
+    let mut reset = ev(20, "syscall", Some("send"));
+    reset.sock = Some(sb.clone());
+    reset.errno = Some("EPIPE".into());
+    let out = feed(&mut g, vec![close, eof, reset]);
+    assert_eq!(edges(&out[1]), vec![(0, "eof".into(), None)]);
+    assert_eq!(edges(&out[2]), vec![(0, "reset".into(), None)]);
+}
+
+#[test]
+fn shutdown_wr_ends_the_stream_but_shutdown_rd_does_not() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    let rd = Event {
+        sock: Some(ca.clone()),
+        flags: Some(0),
+        ..ev(10, "syscall", Some("shutdown"))
+    };
+    let wr = Event {
+        sock: Some(ca.clone()),
+        flags: Some(1),
+        ..ev(10, "syscall", Some("shutdown"))
+    };
+    let out = feed(&mut g, vec![rd, wr, recv(20, &sb, 0)]);
+    assert_eq!(edges(&out[2]), vec![(1, "eof".into(), None)]);
+}
+
+fn udp(local: &str) -> SockInfo {
+    SockInfo {
+        id: 9,
+        family: "inet".into(),
+        ty: "dgram".into(),
+        local: Some(local.parse().unwrap()),
+        peer: None,
+        peer_id: None,
+    }
+}
+
+fn dsend(tid: i32, from: &str, to: &str, n: u64, hash: &str) -> Event {
+    Event {
+        sock: Some(udp(from)),
+        addr: Some(to.parse().unwrap()),
+        bytes: Some(n),
+        hash: Some(hash.into()),
+        ..ev(tid, "syscall", Some("send"))
+    }
+}
+
+fn drecv(tid: i32, local: &str, n: u64, hash: &str) -> Event {
+    Event {
+        sock: Some(udp(local)),
+        bytes: Some(n),
+        hash: Some(hash.into()),
+        ..ev(tid, "syscall", Some("recv"))
+    }
+}
+
+#[test]
+fn datagrams_match_by_content_even_reordered_and_a_lost_one_stays_unmatched() {
+    let mut g = Graph::new();
+    let out = feed(
+        &mut g,
+        vec![
+            dsend(10, A, B, 4, "h1"),           // 0: lost
+            dsend(10, A, B, 4, "h2"),           // 1
+            dsend(10, A, B, 4, "h3"),           // 2
+            drecv(20, "0.0.0.0:7000", 4, "h3"), // reordered: gets 2
+            drecv(20, "0.0.0.0:7000", 4, "h2"), // gets 1
+        ],
+    );
+    assert_eq!(edges(&out[3]), vec![(2, "msg".into(), Some(4))]);
+    assert_eq!(edges(&out[4]), vec![(1, "msg".into(), Some(4))]);
+    assert_eq!(
+        g.dgrams.values().map(|q| q.len()).sum::<usize>(),
+        1,
+        "the lost one is still there"
+    );
+}
+
+#[test]
+fn fork_precedes_the_childs_first_event_and_exit_precedes_the_wait() {
+    let mut g = Graph::new();
+    let fork = Event {
+        other: Some(11),
+        ..ev(10, "fork", None)
+    };
+    let child_first = ev(11, "syscall", Some("socket"));
+    let child_exit = Event {
+        status: Some(0),
+        ..ev(11, "exit", None)
+    };
+    let wait = Event {
+        other: Some(11),
+        ..ev(10, "syscall", Some("wait"))
+    };
+    // the parent's wait is observed before the child's exit: it is held
+    let mut out = feed(&mut g, vec![fork, child_first]);
+    assert!(g.push(wait).is_empty());
+    out.extend(g.push(child_exit));
+    out.extend(g.thread_gone(11));
+    assert_eq!(out.len(), 4);
+    assert_eq!(edges(&out[1]), vec![(0, "fork".into(), None)]);
+    let wait = out
+        .iter()
+        .find(|e| e.op.as_deref() == Some("wait"))
+        .unwrap();
+    let exit = out.iter().find(|e| e.kind == "exit").unwrap();
+    assert_eq!(edges(wait), vec![(exit.id.unwrap(), "exit".into(), None)]);
+    assert!(lt(exit, wait));
+}
+
+#[test]
+fn kill_precedes_the_signal_it_sends() {
+    let mut g = Graph::new();
+    let kill = Event {
+        other: Some(20),
+        signal: Some("SIGTERM".into()),
+        ..ev(10, "syscall", Some("kill"))
+    };
+    let sig = Event {
+        signal: Some("SIGTERM".into()),
+        ..ev(20, "signal", None)
+    };
+    let out = feed(&mut g, vec![kill, sig]);
+    assert_eq!(edges(&out[1]), vec![(0, "signal".into(), None)]);
+}
+
+#[test]
+fn pipes_are_streams() {
+    let mut g = Graph::new();
+    let w = Event {
+        target: Some("pipe:[77]w".into()),
+        bytes: Some(3),
+        ..ev(10, "syscall", Some("send"))
+    };
+    let r = Event {
+        target: Some("pipe:[77]r".into()),
+        bytes: Some(3),
+        ..ev(11, "syscall", Some("recv"))
+    };
+    let out = feed(&mut g, vec![w, r]);
+    assert_eq!(edges(&out[1]), vec![(0, "msg".into(), Some(3))]);
+}
+
+#[test]
+fn unix_streams_pair_by_inode() {
+    let a = SockInfo {
+        id: 100,
+        family: "unix".into(),
+        ty: "stream".into(),
+        local: None,
+        peer: None,
+        peer_id: Some(200),
+    };
+    let b = SockInfo {
+        id: 200,
+        family: "unix".into(),
+        ty: "stream".into(),
+        local: None,
+        peer: None,
+        peer_id: Some(100),
+    };
+    let mut g = Graph::new();
+    let out = feed(
+        &mut g,
+        vec![
+            send(10, &a, 5),
+            recv(20, &b, 5),
+            send(20, &b, 2),
+            recv(10, &a, 2),
+        ],
+    );
+    assert_eq!(edges(&out[1]), vec![(0, "msg".into(), Some(5))]);
+    assert_eq!(edges(&out[3]), vec![(2, "msg".into(), Some(2))]);
+    assert!(lt(&out[0], &out[3]), "transitively ordered");
+}
+
+#[test]
+fn exec_from_a_thread_keeps_its_lane() {
+    let mut g = Graph::new();
+    let out = feed(
+        &mut g,
+        vec![
+            ev(10, "syscall", Some("socket")),
+            Event {
+                other: Some(11),
+                ..ev(10, "thread", None)
+            },
+            ev(11, "syscall", Some("socket")),
+            Event {
+                other: Some(11),
+                ..ev(10, "exec", None)
+            },
+        ],
+    );
+    assert_eq!(
+        out[3].lane, out[2].lane,
+        "the exec'ing thread's lane goes on"
+    );
+    assert_eq!(out[3].seq, 1);
+}
+
+#[test]
+fn a_cause_that_never_comes_is_given_up_at_finish() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    g.begin(
+        10,
+        Event {
+            sock: Some(ca),
+            ..ev(10, "syscall", Some("send"))
+        },
+    );
+    assert!(g.push(recv(20, &sb, 8)).is_empty());
+    let out = g.thread_gone(10);
+    assert_eq!(
+        out.len(),
+        1,
+        "the sender died mid-call: the receive is released"
+    );
+    assert_eq!(out[0].unmatched, Some(8));
+}
+
+/// Clocks agree with edges: a → b (by edges and program order) iff vc(a) < vc(b).
+#[test]
+fn clocks_agree_with_the_transitive_closure_of_edges() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let (c2, s2) = (
+        tcp(3, "127.0.0.1:40003", "127.0.0.1:7001"),
+        tcp(4, "127.0.0.1:7001", "127.0.0.1:40003"),
+    );
+    let mut g = Graph::new();
+    let out = feed(
+        &mut g,
+        vec![
+            send(10, &ca, 4),
+            recv(20, &sb, 4),
+            send(20, &c2, 4),
+            ev(10, "syscall", Some("close")),
+            recv(30, &s2, 4),
+            send(30, &s2, 1),
+            recv(20, &c2, 1),
+        ],
+    );
+    let n = out.len();
+    // reachability from edges + program order
+    let mut reach = vec![vec![false; n]; n];
+    for (i, e) in out.iter().enumerate() {
+        for (j, f) in out.iter().enumerate().take(i) {
+            if f.lane == e.lane {
+                reach[j][i] = true;
+            }
+        }
+        for ed in e.from.iter().flatten() {
+            reach[ed.id as usize][i] = true;
+        }
+    }
+    for k in 0..n {
+        for i in 0..n {
+            for j in 0..n {
+                if reach[i][k] && reach[k][j] {
+                    reach[i][j] = true;
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        for j in 0..n {
+            assert_eq!(reach[i][j], lt(&out[i], &out[j]), "{i} -> {j}");
+        }
+    }
+}
