@@ -6,7 +6,11 @@ use std::ffi::CString;
 use bop_ptrace::{block_signals, Action, Event, Exit, Spawn, SpawnError, TaskKind, Tracer};
 
 fn spec(argv: &[&str]) -> Spawn {
-    let devnull = std::fs::File::open("/dev/null").expect("/dev/null");
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
     let fd = std::os::fd::IntoRawFd::into_raw_fd(devnull);
     Spawn {
         program: CString::new(argv[0]).unwrap(),
