@@ -43,6 +43,52 @@ enum Cmd {
     },
     /// Run a bundled system (our TCP echo testbed) under bop and show what to do next.
     Demo,
+    /// Export a trace's happens-before graph: for ShiViz, Graphviz (dot, svg), Perfetto, a
+    /// self-contained HTML viewer, or as JSON.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The trace file (JSON Lines, from `bop run --trace`).
+    trace: PathBuf,
+    /// The output format.
+    #[arg(short, long, value_enum)]
+    format: ExportFormat,
+    /// Write here ("-" for stdout). Default: stdout for shiviz, dot, perfetto and json; for svg
+    /// and html a file next to the trace, TRACE-STEM.svg / TRACE-STEM.html.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// `bop export --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// A ShiViz log (paste or load it at https://bestchai.bitbucket.io/shiviz/).
+    Shiviz,
+    /// Graphviz source: a column per thread, edges across.
+    Dot,
+    /// The Graphviz drawing as SVG (needs the `dot` program: apt-get install graphviz).
+    Svg,
+    /// Chrome Trace Event JSON for https://ui.perfetto.dev (threads as tracks, flow arrows).
+    Perfetto,
+    /// One self-contained HTML page: the space-time diagram, click an event for details.
+    Html,
+    /// The graph as JSON (nodes, hosts, events, edges) for other tools.
+    Json,
+}
+
+impl From<ExportFormat> for bop_export::Format {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Shiviz => bop_export::Format::Shiviz,
+            ExportFormat::Dot => bop_export::Format::Dot,
+            ExportFormat::Svg => bop_export::Format::Svg,
+            ExportFormat::Perfetto => bop_export::Format::Perfetto,
+            ExportFormat::Html => bop_export::Format::Html,
+            ExportFormat::Json => bop_export::Format::Json,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -97,6 +143,7 @@ fn main() -> ExitCode {
         Cmd::Attach(args) => cmd_attach(args),
         Cmd::Stats { trace, json } => cmd_stats(&trace, json),
         Cmd::Demo => cmd_demo(),
+        Cmd::Export(args) => cmd_export(args),
     };
     ExitCode::from(code as u8)
 }
@@ -417,4 +464,74 @@ fn cmd_demo() -> i32 {
         cluster_file.display()
     );
     code
+}
+
+fn cmd_export(args: ExportArgs) -> i32 {
+    let format = bop_export::Format::from(args.format);
+    let trace = match bop_trace::read_file(&args.trace) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(w) = trace.warning() {
+        eprintln!("bop: warning: {}: {w}", args.trace.display());
+    }
+    if trace.events.is_empty() {
+        eprintln!("bop: warning: {}: the trace has no events", args.trace.display());
+    }
+    let model = bop_export::Model::new(&trace);
+    for w in &model.warnings {
+        eprintln!("bop: warning: {}: {w}", args.trace.display());
+    }
+    let title = args
+        .trace
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| args.trace.display().to_string());
+    let bytes = match bop_export::render(&model, format, &title) {
+        Ok(b) => b,
+        Err(e) => return usage_error(e),
+    };
+    // where to: -o, else stdout for text formats, else next to the trace
+    let (dest, announce) = match &args.output {
+        Some(p) if p.as_os_str() == "-" => (None, false),
+        Some(p) => (Some(p.clone()), false),
+        None if format.is_document() => {
+            let stem = args
+                .trace
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "trace".into());
+            let p = args
+                .trace
+                .with_file_name(format!("{stem}.{}", format.extension()));
+            (Some(p), true)
+        }
+        None => (None, false),
+    };
+    match dest {
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(&bytes).and_then(|_| out.flush()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return usage_error(format!("cannot write to stdout: {e}"));
+                }
+            }
+        }
+        Some(p) => {
+            if let Err(e) = std::fs::write(&p, &bytes) {
+                return usage_error(format!("cannot write {}: {e}", p.display()));
+            }
+            if announce {
+                println!("{}", p.display());
+            } else {
+                eprintln!(
+                    "bop: wrote {} ({format}, {} events)",
+                    p.display(),
+                    model.events.len()
+                );
+            }
+        }
+    }
+    0
 }

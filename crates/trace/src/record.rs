@@ -74,9 +74,9 @@ pub struct SockInfo {
 
 /// One observed step of one thread: a traced syscall, or a process event.
 ///
-/// `kind` says which: `syscall`, `spawn` (bop started the node's process), `fork` (a new
-/// process), `thread` (a new thread), `exec`, `signal` (a signal delivered), `exit` (a thread
-/// or process ended), `warning` (something bop cannot trace faithfully, e.g. io_uring).
+/// `kind` says which: `syscall`, `spawn` (bop started the node's process), `attach` (bop
+/// attached to a running process), `fork` (a new process), `thread` (a new thread), `exec`,
+/// `signal` (a signal delivered), `exit` (a thread or process ended).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Event {
     /// The node's name.
@@ -96,7 +96,7 @@ pub struct Event {
     pub syscall: Option<String>,
     /// What the syscall does to communication, whatever its flavour: `socket`, `socketpair`,
     /// `pipe`, `bind`, `listen`, `connect`, `accept`, `getsockopt`, `shutdown`, `send`, `recv`,
-    /// `close`, `close_range`, `dup`, `fcntl`, `wait`, `kill`, `io_uring_setup`.
+    /// `close`, `close_range`, `dup`, `wait`, `kill`, `io_uring_setup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<String>,
     /// The fd the call works on (for dup: the old fd; for sendfile/splice: the fd written).
@@ -105,7 +105,8 @@ pub struct Event {
     /// The socket behind `fd`, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sock: Option<SockInfo>,
-    /// What `fd` is when it is not a socket: `pipe:[ino]`, `file`, `tty` …
+    /// What `fd` is when it is not a socket: `pipe:[INODE]r` / `pipe:[INODE]w` (the read or
+    /// write end of a pipe), or `log` (a node's stdout/stderr pipe made by bop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// The address argument: connect/bind/sendto destination, accept/recvfrom source.
@@ -185,7 +186,7 @@ pub struct Edge {
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Footer {
-    /// `pass`, `fail`, `hang` or `interrupted`.
+    /// `pass`, `fail`, `hang`, `interrupted`, or `detached` (`bop attach` let go).
     pub verdict: String,
     /// Why, when not `pass`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
