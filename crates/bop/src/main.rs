@@ -4,6 +4,7 @@
 //! Exit codes: 0 the run passed, 1 it failed (or hung), 2 a usage, configuration or start-up
 //! error, 130 interrupted.
 
+mod inject;
 mod output;
 mod pairs;
 mod probe;
@@ -33,6 +34,11 @@ enum Cmd {
     /// Trace an already running process and all its descendants until it exits or Ctrl-C
     /// (then bop detaches and the process runs on).
     Attach(AttachArgs),
+    /// Fault rules: `bop faults check FILE [--cluster CLUSTER]` validates a file of rules.
+    Faults {
+        #[command(subcommand)]
+        cmd: FaultsCmd,
+    },
     /// Print the per-node summary of a trace.
     Stats {
         /// The trace file (JSON Lines, from `bop run --trace`).
@@ -113,9 +119,27 @@ struct RunArgs {
     /// Make io_uring_setup fail with ENOSYS (bop cannot see io_uring's I/O).
     #[arg(long)]
     refuse_io_uring: bool,
+    /// A fault rule to inject (repeatable), e.g. 'drop client -> server #2' (docs/faults.md).
+    #[arg(long = "fault", value_name = "RULE")]
+    fault: Vec<String>,
+    /// A file of fault rules, one per line, # comments.
+    #[arg(long = "faults", value_name = "FILE")]
+    faults_file: Option<PathBuf>,
     /// One command to run as a single node, strace-style: bop run -- ./server 7000
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum FaultsCmd {
+    /// Parse a faults file and, with --cluster, check that every node it names exists.
+    Check {
+        /// The file of rules (one per line, # comments).
+        file: PathBuf,
+        /// The cluster file whose node names the rules must use.
+        #[arg(long)]
+        cluster: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -141,6 +165,9 @@ fn main() -> ExitCode {
     let code = match cli.cmd {
         Cmd::Run(args) => cmd_run(args),
         Cmd::Attach(args) => cmd_attach(args),
+        Cmd::Faults {
+            cmd: FaultsCmd::Check { file, cluster },
+        } => cmd_faults_check(&file, cluster.as_deref()),
         Cmd::Stats { trace, json } => cmd_stats(&trace, json),
         Cmd::Demo => cmd_demo(),
         Cmd::Export(args) => cmd_export(args),
@@ -201,6 +228,61 @@ fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
     Ok(cluster)
 }
 
+/// Reads the fault rules of `--fault` and `--faults`, checked against the cluster's nodes.
+fn load_faults(
+    args: &RunArgs,
+    cluster: &bop_cluster::Cluster,
+) -> Result<Vec<(String, bop_faults::Rule)>, String> {
+    let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let mut rules = Vec::new();
+    for text in &args.fault {
+        let rule = bop_faults::parse_rule(text).map_err(|e| e.to_string())?;
+        rule.check_nodes(&nodes)
+            .map_err(|e| format!("--fault '{text}': {e}"))?;
+        rules.push(rule);
+    }
+    if let Some(path) = &args.faults_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the faults file {}: {e}", path.display()))?;
+        for (line, rule) in
+            bop_faults::parse_file(&text, &path.display().to_string()).map_err(|e| e.to_string())?
+        {
+            rule.check_nodes(&nodes)
+                .map_err(|e| format!("{}:{line}: {e}", path.display()))?;
+            rules.push(rule);
+        }
+    }
+    Ok(rules.into_iter().map(|r| (r.to_string(), r)).collect())
+}
+
+fn cmd_faults_check(file: &Path, cluster: Option<&Path>) -> i32 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return usage_error(format!("cannot read {}: {e}", file.display())),
+    };
+    let rules = match bop_faults::parse_file(&text, &file.display().to_string()) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(c) = cluster {
+        let cluster = match bop_cluster::load(c) {
+            Ok(c) => c,
+            Err(e) => return usage_error(e),
+        };
+        let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        for (line, rule) in &rules {
+            if let Err(e) = rule.check_nodes(&nodes) {
+                return usage_error(format!("{}:{line}: {e}", file.display()));
+            }
+        }
+    }
+    for (line, rule) in &rules {
+        println!("{line:>4}  {rule}");
+    }
+    println!("{}: {} rules, all valid", file.display(), rules.len());
+    0
+}
+
 fn trace_path(args: &RunArgs, cluster: &bop_cluster::Cluster) -> Result<PathBuf, String> {
     if let Some(t) = &args.trace {
         if let Some(dir) = t.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -230,6 +312,10 @@ fn cmd_run(args: RunArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    let faults = match load_faults(&args, &cluster) {
+        Ok(f) => f,
+        Err(e) => return usage_error(e),
+    };
     let trace = match trace_path(&args, &cluster) {
         Ok(t) => t,
         Err(e) => return usage_error(e),
@@ -239,6 +325,7 @@ fn cmd_run(args: RunArgs) -> i32 {
         echo: !args.quiet,
         refuse_io_uring: args.refuse_io_uring,
         attach: None,
+        faults,
     };
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
@@ -314,6 +401,8 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         timeout: None,
         quiet: true,
         refuse_io_uring: false,
+        fault: vec![],
+        faults_file: None,
         command: vec![],
     };
     let trace = match trace_path(&fake, &cluster) {
@@ -325,6 +414,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         echo: false,
         refuse_io_uring: false,
         attach: Some(pid),
+        faults: Vec::new(),
     };
     eprintln!("bop: attached to pid {pid}; Ctrl-C detaches");
     let outcome = match run::run(&cluster, &opts) {
@@ -359,6 +449,13 @@ fn print_outcome(o: &run::Outcome) {
             o.logs.len(),
             dir.display()
         );
+    }
+    for r in &f.faults {
+        if r.fired == 0 {
+            println!("  fault: {}  — never fired", r.rule);
+        } else {
+            println!("  fault: {}  — fired {}×", r.rule, r.fired);
+        }
     }
     if let Some(e) = &o.trace_error {
         eprintln!("bop: error: {e}");
@@ -449,6 +546,8 @@ fn cmd_demo() -> i32 {
         timeout: None,
         quiet: false,
         refuse_io_uring: false,
+        fault: vec![],
+        faults_file: None,
         command: vec![],
     };
     let trace = dir.join("trace.jsonl");
@@ -459,6 +558,10 @@ fn cmd_demo() -> i32 {
         trace.display()
     );
     println!("  head -5 {}            # the trace: JSON Lines, one event per line (docs/trace-format.md)", trace.display());
+    println!(
+        "  bop export {} --format html   # the space-time diagram, to open in a browser (docs/export.md)",
+        trace.display()
+    );
     println!(
         "  bop run {} --trace my.jsonl   # run it yourself",
         cluster_file.display()
@@ -476,7 +579,10 @@ fn cmd_export(args: ExportArgs) -> i32 {
         eprintln!("bop: warning: {}: {w}", args.trace.display());
     }
     if trace.events.is_empty() {
-        eprintln!("bop: warning: {}: the trace has no events", args.trace.display());
+        eprintln!(
+            "bop: warning: {}: the trace has no events",
+            args.trace.display()
+        );
     }
     let model = bop_export::Model::new(&trace);
     for w in &model.warnings {

@@ -12,12 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bop_cluster::{Cluster, Node};
+use bop_faults::{Decision, Effect, Engine, Fired, Rule};
 use bop_graph::Graph;
-use bop_model::{Model, Object, TaskKind as ModelTask};
+use bop_model::{Applied, Model, Object, TaskKind as ModelTask};
 use bop_ptrace::{Action, Event as Stop, Exit, Spawn, TaskKind, TraceeMemory, Tracer};
 use bop_syscalls::{decode, signal_name, Call};
 use bop_trace::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, Writer, FORMAT};
 
+use crate::inject;
 use crate::output::{self, Capture};
 use crate::probe::PidfdProbe;
 use crate::ready;
@@ -37,6 +39,8 @@ pub struct Options {
     /// Attach to this running process tree instead of starting the cluster's nodes (the
     /// cluster then has one node describing it).
     pub attach: Option<i32>,
+    /// Fault rules to inject, with their text as the user wrote it (canonical form).
+    pub faults: Vec<(String, Rule)>,
 }
 
 /// A run that could not start (exit code 2).
@@ -82,6 +86,8 @@ struct NodeState {
     capture: Option<Capture>,
     /// a failed bind, to explain an early exit
     hint: Option<String>,
+    /// crashed by a fault rule (its death by SIGKILL is bop's doing)
+    crashed: bool,
 }
 
 struct Runner<'a> {
@@ -102,6 +108,16 @@ struct Runner<'a> {
     killed: bool,
     echo: Option<Arc<Mutex<io::Stdout>>>,
     io_uring_warned: BTreeSet<i32>,
+    /// the fault engine (no rules: every call goes on)
+    faults: Engine,
+    has_faults: bool,
+    /// threads held by a fault (delay, connect timeout): until, tid, then what, the call
+    held: Vec<(u64, i32, Decision, i64, [u64; 6])>,
+    /// threads whose current call a fault skipped: their exit is not the call's
+    injected: BTreeSet<i32>,
+    /// paused nodes and until when
+    pauses: HashMap<usize, u64>,
+    node_names: Vec<String>,
 }
 
 /// Runs the cluster under the tracer and writes the trace.
@@ -137,6 +153,12 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         killed: false,
         echo: opts.echo.then(|| Arc::new(Mutex::new(io::stdout()))),
         io_uring_warned: BTreeSet::new(),
+        faults: Engine::new(opts.faults.iter().map(|(_, r)| r.clone()).collect()),
+        has_faults: !opts.faults.is_empty(),
+        held: Vec::new(),
+        injected: BTreeSet::new(),
+        pauses: HashMap::new(),
+        node_names: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
     };
     let header = Header {
         format: FORMAT,
@@ -541,10 +563,18 @@ impl Runner<'_> {
                 Some(_) => now + Duration::from_secs(1),
                 None => run_deadline,
             };
+            if self.has_faults {
+                self.fault_timers();
+            }
             let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
-            for d in [start_wait, self.writer.flush_deadline(), hold_tick]
-                .into_iter()
-                .flatten()
+            for d in [
+                start_wait,
+                self.writer.flush_deadline(),
+                hold_tick,
+                self.fault_deadline(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 deadline = deadline.min(d);
             }
@@ -570,9 +600,30 @@ impl Runner<'_> {
                     self.tracer.resume(tid, Action::Continue);
                     return;
                 }
-                let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
-                self.syscall(tid, &sc, Some(args));
-                self.tracer.resume(tid, Action::Continue);
+                if self.injected.remove(&tid) {
+                    // a call a fault skipped: its fault event says what happened
+                    self.tracer.resume(tid, Action::Continue);
+                    return;
+                }
+                let mut sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
+                let applied = self.model.apply(tid, &sc, &mut self.probe);
+                let mut action = Action::Continue;
+                if self.has_faults {
+                    match self.fault_exit(tid, &sc, &applied) {
+                        Decision::Crash => {
+                            self.tracer.resume(tid, Action::Continue);
+                            return;
+                        }
+                        Decision::Fail(errno) => {
+                            // the program sees the reset: so does the trace
+                            sc.ret = Some(-(errno as i64));
+                            action = Action::Return(-(errno as i64));
+                        }
+                        _ => {}
+                    }
+                }
+                self.record_call(tid, &sc, &applied, Some(args));
+                self.tracer.resume(tid, action);
             }
             Stop::NewTask {
                 parent,
@@ -673,6 +724,38 @@ impl Runner<'_> {
     }
 
     fn entry(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
+        if self.has_faults {
+            match self.fault_entry(tid, nr, args) {
+                Decision::Continue => {}
+                d => {
+                    self.apply_entry_decision(tid, nr, args, d);
+                    return;
+                }
+            }
+        }
+        self.entry_go(tid, nr, args);
+    }
+
+    /// Carries out a fault decision for a thread stopped at a syscall entry.
+    fn apply_entry_decision(&mut self, tid: i32, nr: i64, args: [u64; 6], d: Decision) {
+        match d {
+            Decision::Continue => self.entry_go(tid, nr, args),
+            Decision::Fail(errno) => {
+                self.injected.insert(tid);
+                self.tracer.resume(tid, Action::Fail(errno));
+            }
+            Decision::Fake(ret) => {
+                self.injected.insert(tid);
+                self.tracer.resume(tid, Action::Return(ret));
+            }
+            Decision::Hold(until, then) => self.held.push((until, tid, *then, nr, args)),
+            Decision::Crash => self.tracer.resume(tid, Action::Continue),
+        }
+    }
+
+    /// Lets a thread at a syscall entry go on (no fault): records what must be recorded at
+    /// entry, and asks for the exit stop of the others.
+    fn entry_go(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
         match nr {
             libc::SYS_close | libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill => {
                 // their effect does not depend on the result: record at entry, save a stop
@@ -733,10 +816,192 @@ impl Runner<'_> {
         }
     }
 
+    /// Asks the fault engine about a call at its entry; records any injection.
+    fn fault_entry(&mut self, tid: i32, nr: i64, args: [u64; 6]) -> Decision {
+        let Some(node) = self.node_of(tid) else {
+            return Decision::Continue;
+        };
+        let mut mem = TraceeMemory { tid };
+        let sc = decode(nr, args, None, &mut mem);
+        let applied = self.model.lookup(tid, &sc, &mut self.probe);
+        let len = bop_syscalls::requested_len(nr, args, &mut mem);
+        let info = inject::describe(&self.model, &self.node_names, node, &sc, &applied, len);
+        let (d, fired) = self.faults.entry(&info.step(self.ts()));
+        if !fired.is_empty() {
+            let base = syscall_event(&sc, &applied);
+            self.record_fired(tid, &fired, Some(base));
+        }
+        let effects = self.faults.take_effects();
+        self.apply_effects(effects);
+        if d == Decision::Crash {
+            self.crash(node);
+        }
+        d
+    }
+
+    /// Asks the fault engine about a call that returned; records any injection.
+    fn fault_exit(&mut self, tid: i32, sc: &bop_syscalls::Syscall, applied: &Applied) -> Decision {
+        let Some(node) = self.node_of(tid) else {
+            return Decision::Continue;
+        };
+        let info = inject::describe(&self.model, &self.node_names, node, sc, applied, None);
+        let (d, fired, effects) = self.faults.exit(&info.step(self.ts()));
+        if d == Decision::Crash {
+            // the event does not take effect: the fault takes its place
+            let base = syscall_event(sc, applied);
+            self.record_fired(tid, &fired, Some(base));
+            self.crash(node);
+        } else if !fired.is_empty() {
+            self.record_fired(tid, &fired, None);
+        }
+        self.apply_effects(effects);
+        d
+    }
+
+    /// Writes a fault event for each injection, on thread `tid` (or on the node's first
+    /// process when no thread of it is at hand).
+    fn record_fired(&mut self, tid: i32, fired: &[Fired], base: Option<Event>) {
+        for f in fired {
+            let text = self
+                .opts
+                .faults
+                .get(f.rule)
+                .map(|(t, _)| t.clone())
+                .unwrap_or_default();
+            let e = inject::fault_event(f, &text, base.clone());
+            let node = self.node_names.iter().position(|n| *n == f.node);
+            let here = self.node_of(tid).filter(|n| Some(*n) == node || tid > 0);
+            match (here, self.model.tgid(tid)) {
+                (Some(n), Some(pid)) if tid > 0 => self.emit(n, pid, tid, e),
+                _ => {
+                    if let Some(n) = node {
+                        if let Some(root) =
+                            self.alive_pids(n).first().copied().or(self.nodes[n].root)
+                        {
+                            self.emit(n, root, root, e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGKILLs every process of a node (a crash fault).
+    fn crash(&mut self, node: usize) {
+        self.nodes[node].crashed = true;
+        for p in self.alive_pids(node) {
+            // SAFETY: signalling a traced process.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        self.faults.node_died(&self.node_names[node], self.ts());
+    }
+
+    fn node_index_of(&self, name: &str) -> Option<usize> {
+        self.node_names.iter().position(|n| n == name)
+    }
+
+    /// Carries out effects on the system (crash, pause, reset, wake, restart).
+    fn apply_effects(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Crash(name) => {
+                    if let Some(n) = self.node_index_of(&name) {
+                        self.crash(n);
+                    }
+                }
+                Effect::Pause(name, until) => {
+                    if let Some(n) = self.node_index_of(&name) {
+                        let pids = self.alive_pids(n);
+                        self.tracer.pause(&pids);
+                        self.pauses.insert(n, until);
+                    }
+                }
+                Effect::ResetLink(a, b, both) => {
+                    if let (Some(a), Some(b)) = (self.node_index_of(&a), self.node_index_of(&b)) {
+                        let conns = inject::conns_between(&self.model, a, b, both);
+                        self.faults.mark_reset(conns.clone());
+                        for c in &conns {
+                            inject::wake(&self.model, c);
+                        }
+                    }
+                }
+                Effect::Wake(conns) => {
+                    for c in &conns {
+                        inject::wake(&self.model, c);
+                    }
+                }
+                Effect::Restart(name) => {
+                    if let Some(n) = self.node_index_of(&name) {
+                        if self.stopping.is_none() && self.alive_pids(n).is_empty() {
+                            self.nodes[n].exit = None;
+                            self.nodes[n].crashed = false;
+                            if let Err(e) = self.spawn_node(n) {
+                                eprintln!("bop: restart of {name} failed: {}", e.0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Timers of the fault engine and of held or paused threads that are due.
+    fn fault_timers(&mut self) {
+        let now = self.ts();
+        let (effects, fired) = self.faults.tick(now);
+        if !fired.is_empty() {
+            self.record_fired(0, &fired, None);
+        }
+        self.apply_effects(effects);
+        let due: Vec<(u64, i32, Decision, i64, [u64; 6])> = {
+            let (due, keep): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|h| h.0 <= now);
+            self.held = keep;
+            due
+        };
+        for (_, tid, d, nr, args) in due {
+            self.apply_entry_decision(tid, nr, args, d);
+        }
+        let ended: Vec<usize> = self
+            .pauses
+            .iter()
+            .filter(|(_, &u)| u <= now)
+            .map(|(&n, _)| n)
+            .collect();
+        for n in ended {
+            self.pauses.remove(&n);
+            let pids: Vec<i32> = self.nodes[n].pids.iter().copied().collect();
+            self.tracer.unpause(&pids);
+        }
+    }
+
+    /// The next run time a fault timer is due (nanoseconds), if any.
+    fn fault_deadline(&self) -> Option<Instant> {
+        let t = [
+            self.faults.next_deadline(),
+            self.held.iter().map(|h| h.0).min(),
+            self.pauses.values().copied().min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(self.start + Duration::from_nanos(t))
+    }
+
     /// Applies a decoded call to the model and records it. `args` are given at the exit stop
     /// (the payload of a datagram is read then, to hash it).
     fn syscall(&mut self, tid: i32, sc: &bop_syscalls::Syscall, args: Option<[u64; 6]>) {
         let applied = self.model.apply(tid, sc, &mut self.probe);
+        self.record_call(tid, sc, &applied, args);
+    }
+
+    /// Records a call the model has applied.
+    fn record_call(
+        &mut self,
+        tid: i32,
+        sc: &bop_syscalls::Syscall,
+        applied: &Applied,
+        args: Option<[u64; 6]>,
+    ) {
         let (Some(node), Some(pid)) = (self.node_of(tid), self.model.tgid(tid)) else {
             return;
         };
@@ -752,7 +1017,7 @@ impl Runner<'_> {
         if !applied.record {
             return;
         }
-        let mut e = syscall_event(sc, &applied);
+        let mut e = syscall_event(sc, applied);
         let dgram = applied
             .socket
             .as_ref()
@@ -873,6 +1138,16 @@ impl Runner<'_> {
             events: self.writer.records().saturating_sub(1),
             nodes,
             check_status,
+            faults: self
+                .faults
+                .report()
+                .into_iter()
+                .zip(&self.opts.faults)
+                .map(|((_, fired), (text, _))| bop_trace::RuleOutcome {
+                    rule: text.clone(),
+                    fired,
+                })
+                .collect(),
         };
         self.write(Record::Footer(footer.clone()));
         if let Err(e) = self.writer.flush() {
@@ -898,12 +1173,13 @@ impl Runner<'_> {
                 continue;
             };
             if !n.daemon {
-                if exit != Exit::Code(0) {
+                // a node crashed by a fault rule is not judged by its own death
+                if exit != Exit::Code(0) && !s.crashed {
                     return Some(format!("node {} {}", n.name, describe_exit(exit)));
                 }
                 continue;
             }
-            let by_bop = s.stopped_by_bop;
+            let by_bop = s.stopped_by_bop || s.crashed;
             match exit {
                 Exit::Code(0) => {}
                 // what runtimes exit with after SIGTERM/SIGKILL (128 + signal)

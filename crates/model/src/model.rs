@@ -78,6 +78,10 @@ pub struct Model {
     next_table: u64,
     sockets: HashMap<u64, Socket>,
     log_pipes: HashSet<u64>,
+    /// the node of the first process seen holding each socket
+    owner: HashMap<u64, usize>,
+    /// the node owning each local address seen
+    addr_owner: HashMap<String, usize>,
 }
 
 impl Model {
@@ -124,6 +128,55 @@ impl Model {
     /// Every socket known, listening or not.
     pub fn sockets(&self) -> impl Iterator<Item = &Socket> {
         self.sockets.values()
+    }
+
+    /// The node that holds socket `id` (the first process seen with it).
+    pub fn socket_node(&self, id: u64) -> Option<usize> {
+        self.owner.get(&id).copied()
+    }
+
+    /// The node whose socket is bound to `addr` (or to the wildcard address of its port).
+    pub fn addr_node(&self, addr: &bop_syscalls::SockAddr) -> Option<usize> {
+        if is_unnamed(addr) {
+            return None;
+        }
+        if let Some(&n) = self.addr_owner.get(&addr.to_string()) {
+            return Some(n);
+        }
+        if let bop_syscalls::SockAddr::Inet(a) = addr {
+            let p = a.port();
+            for wild in [format!("0.0.0.0:{p}"), format!("[::]:{p}")] {
+                if let Some(&n) = self.addr_owner.get(&wild) {
+                    return Some(n);
+                }
+            }
+        }
+        None
+    }
+
+    /// Where socket `id` is open: (process, fd) pairs.
+    pub fn holders(&self, id: u64) -> Vec<(i32, i32)> {
+        let mut out = Vec::new();
+        for (&pid, p) in &self.procs {
+            if let Some(t) = self.tables.get(&p.table) {
+                for (&fd, slot) in &t.slots {
+                    if slot.object == Object::Socket(id) {
+                        out.push((pid, fd));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The node at the other end of a socket, when it is a traced node.
+    pub fn peer_node(&self, s: &Socket) -> Option<usize> {
+        if let Some(pid) = s.peer_id {
+            if let Some(n) = self.socket_node(pid) {
+                return Some(n);
+            }
+        }
+        self.addr_node(s.peer.as_ref()?)
     }
 
     /// `parent` created `child`.
@@ -239,9 +292,17 @@ impl Model {
 
     /// Probes `fd` and records what it is (a socket's addresses are refreshed).
     fn learn(&mut self, pid: i32, fd: i32, probe: &mut dyn Probe) -> Option<Object> {
+        let node = self.procs.get(&pid).map(|p| p.node);
         Some(match probe.probe(pid, fd)? {
             Probed::Socket(s) => {
                 let id = s.id;
+                if let Some(n) = node {
+                    self.owner.entry(id).or_insert(n);
+                    // an unnamed Unix address names no one
+                    if let Some(l) = s.local.as_ref().filter(|l| !is_unnamed(l)) {
+                        self.addr_owner.insert(l.to_string(), n);
+                    }
+                }
                 // the probe may know it listens (bop did not see its listen), or not say
                 let listening = s.listening || self.sockets.get(&id).is_some_and(|o| o.listening);
                 self.sockets.insert(id, Socket { listening, ..s });
@@ -321,6 +382,23 @@ impl Model {
     fn remove(&mut self, tid: i32, fd: i32) -> Option<Object> {
         let (_, table) = self.table_mut(tid)?;
         table.slots.remove(&fd).map(|s| s.object)
+    }
+
+    /// What a call at its entry works on, without changing anything: the object behind its fd
+    /// (probed if unknown). For accept, the listening socket.
+    pub fn lookup(&mut self, tid: i32, sc: &Syscall, probe: &mut dyn Probe) -> Applied {
+        let fd = match &sc.call {
+            Call::Accept { fd, .. } => Some(*fd),
+            Call::Socket { .. } | Call::Socketpair { .. } | Call::Pipe { .. } => None,
+            _ => primary_fd(&Syscall {
+                ret: None,
+                ..sc.clone()
+            }),
+        };
+        match fd {
+            Some(fd) => self.on_fd(tid, fd, probe),
+            None => Applied::default(),
+        }
     }
 
     /// Applies one call by thread `tid`. At an entry stop (`sc.ret == None`) only calls whose
@@ -612,4 +690,8 @@ fn primary_fd(sc: &Syscall) -> Option<i32> {
         Call::Splice { fd_in, .. } => Some(*fd_in),
         _ => None,
     }
+}
+
+fn is_unnamed(a: &bop_syscalls::SockAddr) -> bool {
+    matches!(a, bop_syscalls::SockAddr::Unix(p) if p.is_empty())
 }

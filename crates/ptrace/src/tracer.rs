@@ -118,6 +118,9 @@ pub enum Action {
     Fail(i32),
     /// At a signal stop: do not deliver the signal.
     Suppress,
+    /// At a syscall entry: skip the call and make it return this value (the exit is
+    /// reported). At a syscall exit: replace the call's result with this value.
+    Return(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,8 +138,8 @@ struct Thread {
     stop: StopKind,
     /// the syscall in progress (between a watched entry and its exit)
     pending: Option<(i64, [u64; 6])>,
-    /// errno to set at the exit of a skipped call
-    fail: Option<i32>,
+    /// the result to set at the exit of a skipped call
+    set_ret: Option<i64>,
     /// attach mode: the next syscall stop is an exit
     in_syscall: bool,
 }
@@ -152,6 +155,8 @@ pub struct Tracer {
     filter: Vec<libc::sock_filter>,
     seccomp: bool,
     options: libc::c_long,
+    /// threads kept stopped (a pause): how to resume each once released
+    paused: HashMap<i32, Option<Action>>,
 }
 
 impl Default for Tracer {
@@ -179,6 +184,7 @@ impl Tracer {
             filter: crate::filter::build(bop_syscalls::TRACED),
             seccomp: true,
             options: options as libc::c_long,
+            paused: HashMap::new(),
         }
     }
 
@@ -202,7 +208,7 @@ impl Tracer {
                 tgid: pid,
                 stop: StopKind::Other,
                 pending: None,
-                fail: None,
+                set_ret: None,
                 in_syscall: false,
             },
         );
@@ -248,7 +254,7 @@ impl Tracer {
                         tgid: pid,
                         stop: StopKind::Running,
                         pending: None,
-                        fail: None,
+                        set_ret: None,
                         in_syscall: false,
                     },
                 );
@@ -326,7 +332,7 @@ impl Tracer {
             tgid,
             stop: StopKind::Running,
             pending: None,
-            fail: None,
+            set_ret: None,
             in_syscall: false,
         })
     }
@@ -338,6 +344,7 @@ impl Tracer {
             } else {
                 Exit::Signal(libc::WTERMSIG(st))
             };
+            self.paused.remove(&tid);
             if let Some(t) = self.threads.remove(&tid) {
                 self.queue.push_back(Event::Exited {
                     tid,
@@ -461,8 +468,8 @@ impl Tracer {
             SYSCALL_INFO_EXIT => {
                 t.in_syscall = false;
                 let mut ret = info.data[0] as i64;
-                if let Some(errno) = t.fail.take() {
-                    ret = -(errno as i64);
+                if let Some(r) = t.set_ret.take() {
+                    ret = r;
                     set_return(tid, ret);
                 }
                 match t.pending.take() {
@@ -509,6 +516,10 @@ impl Tracer {
         if let Some(t) = self.threads.get_mut(&tid) {
             t.stop = StopKind::Other;
         }
+        if self.paused.contains_key(&tid) {
+            // a task made while its creator was being paused is paused too
+            self.paused.insert(child, None);
+        }
         self.queue.push_back(Event::NewTask {
             parent: tid,
             child,
@@ -523,8 +534,55 @@ impl Tracer {
         }
     }
 
+    /// Keeps every thread of these processes from running until [`Tracer::unpause`]: running
+    /// threads are interrupted (`PTRACE_INTERRUPT`, invisible to the program), stopped ones are
+    /// not resumed. Threads they create meanwhile are paused too.
+    pub fn pause(&mut self, tgids: &[i32]) {
+        let tids: Vec<(i32, StopKind)> = self
+            .threads
+            .iter()
+            .filter(|(_, t)| tgids.contains(&t.tgid))
+            .map(|(&tid, t)| (tid, t.stop))
+            .collect();
+        for (tid, stop) in tids {
+            if self.paused.contains_key(&tid) {
+                continue;
+            }
+            self.paused.insert(tid, None);
+            if stop == StopKind::Running {
+                // SAFETY: PTRACE_INTERRUPT on a tracee; ESRCH means it is gone.
+                unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) };
+            }
+        }
+    }
+
+    /// Lets paused threads of these processes go on as they were going to.
+    pub fn unpause(&mut self, tgids: &[i32]) {
+        let tids: Vec<i32> = self
+            .paused
+            .keys()
+            .copied()
+            .filter(|tid| {
+                self.threads
+                    .get(tid)
+                    .is_none_or(|t| tgids.contains(&t.tgid))
+            })
+            .collect();
+        for tid in tids {
+            // a thread without a remembered action is still the caller's to resume
+            if let Some(action) = self.paused.remove(&tid).flatten() {
+                self.resume(tid, action);
+            }
+        }
+    }
+
     /// Lets a stopped tracee go on. Harmless on a tracee that has died meanwhile.
     pub fn resume(&mut self, tid: i32, action: Action) {
+        if let Some(slot) = self.paused.get_mut(&tid) {
+            // paused: remember how to go on
+            *slot = Some(action);
+            return;
+        }
         let seccomp = self.seccomp;
         let Some(t) = self.threads.get_mut(&tid) else {
             return;
@@ -535,8 +593,17 @@ impl Tracer {
             (StopKind::Entry, Action::Fail(errno)) => {
                 // skip the call: number -1 at entry, the errno at exit
                 set_syscall_nr(tid, -1);
-                t.fail = Some(errno);
+                t.set_ret = Some(-(errno as i64));
                 (libc::PTRACE_SYSCALL, 0)
+            }
+            (StopKind::Entry, Action::Return(r)) => {
+                set_syscall_nr(tid, -1);
+                t.set_ret = Some(r);
+                (libc::PTRACE_SYSCALL, 0)
+            }
+            (StopKind::Exit, Action::Return(r)) => {
+                set_return(tid, r);
+                (cont(seccomp), 0)
             }
             (StopKind::Entry, _) => {
                 t.pending = None;

@@ -19,7 +19,7 @@ mod tests;
 
 pub use addr::{parse_sockaddr, ParseSockAddrError, SockAddr};
 pub use decode::decode;
-pub use payload::{mmsg_payloads, payload};
+pub use payload::{mmsg_payloads, payload, requested_len};
 pub use table::{
     errno_name, errno_number, is_traced, name, number, signal_name, signal_number, TRACED,
 };

@@ -120,6 +120,32 @@ fn gather(mem: &mut dyn Memory, iov: u64, count: u64, want: usize) -> Option<Vec
     Some(out)
 }
 
+/// How many bytes a send-like call asks to send, read at its entry: the length argument of
+/// write/pwrite64/sendto, the sum of the iovecs of writev/pwritev/pwritev2/sendmsg, the count
+/// of sendfile/splice. `None` for other calls or unreadable memory. A dropped send returns this,
+/// so the program sees its whole message "sent".
+pub fn requested_len(nr: i64, args: [u64; 6], mem: &mut dyn Memory) -> Option<u64> {
+    let iov_sum = |mem: &mut dyn Memory, iov: u64, count: u64| -> Option<u64> {
+        let v = crate::mem::read_iovecs(mem, iov, count)?;
+        Some(
+            v.iter()
+                .map(|&(_, len)| len)
+                .fold(0u64, u64::saturating_add),
+        )
+    };
+    match nr {
+        libc::SYS_write | libc::SYS_pwrite64 | libc::SYS_sendto => Some(args[2]),
+        libc::SYS_writev | libc::SYS_pwritev | libc::SYS_pwritev2 => iov_sum(mem, args[1], args[2]),
+        libc::SYS_sendmsg => {
+            let h = crate::mem::read_msghdr(mem, args[1])?;
+            iov_sum(mem, h.iov, h.iovlen)
+        }
+        libc::SYS_sendfile => Some(args[3]),
+        libc::SYS_splice => Some(args[4]),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,5 +10,7 @@ mod record;
 mod writer;
 
 pub use reader::{read_file, ReadError, Trace};
-pub use record::{Edge, Event, Footer, Header, NodeInfo, NodeOutcome, Record, SockInfo, FORMAT};
+pub use record::{
+    Edge, Event, Footer, Header, NodeInfo, NodeOutcome, Record, RuleOutcome, SockInfo, FORMAT,
+};
 pub use writer::Writer;

@@ -200,6 +200,18 @@ pub struct Footer {
     /// The check's exit code, when a check ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_status: Option<i32>,
+    /// The fault rules of the run and how often each fired (0: it never did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<RuleOutcome>,
+}
+
+/// A fault rule and how often it fired in the run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RuleOutcome {
+    /// The rule, in canonical form.
+    pub rule: String,
+    /// Injections it made.
+    pub fired: u64,
 }
 
 /// One node's outcome.

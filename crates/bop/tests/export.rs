@@ -1,0 +1,349 @@
+//! Integration test of `bop export`: a real run of our TCP echo testbed (a server and two
+//! clients on a kernel-chosen port), exported in every format, and what each export must show.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// One ShiViz event: its text, host and clock.
+struct ShivizEvent {
+    text: String,
+    host: String,
+    clock: BTreeMap<String, u64>,
+}
+
+/// Parses a ShiViz log by hand, as its first-line regex would: the regex, a blank delimiter
+/// line, then pairs of lines "TEXT" / "HOST {clock JSON}".
+fn parse_shiviz(s: &str) -> Vec<ShivizEvent> {
+    let lines: Vec<&str> = s.split('\n').collect();
+    assert!(lines.len() >= 4, "too short for a ShiViz log");
+    assert_eq!(lines[0], r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})");
+    assert_eq!(lines[1], "", "the execution delimiter line is blank");
+    let mut body: Vec<&str> = lines[2..].to_vec();
+    while body.last() == Some(&"") {
+        body.pop();
+    }
+    assert_eq!(body.len() % 2, 0, "pairs of lines");
+    body.chunks(2)
+        .map(|p| {
+            let (text, clock_line) = (p[0], p[1]);
+            assert!(!text.is_empty(), "an empty event line");
+            // the text line must not itself look like "HOST {clock}"
+            assert!(!text.contains('{'), "{text}");
+            let (host, clock) = clock_line
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("not HOST {{clock}}: {clock_line}"));
+            assert!(!host.is_empty() && !host.chars().any(char::is_whitespace));
+            assert!(
+                clock.starts_with('{') && clock.ends_with('}'),
+                "{clock_line}"
+            );
+            let clock: BTreeMap<String, u64> =
+                serde_json::from_str(clock).unwrap_or_else(|e| panic!("{clock_line}: {e}"));
+            ShivizEvent {
+                text: text.to_string(),
+                host: host.to_string(),
+                clock,
+            }
+        })
+        .collect()
+}
+
+/// a's clock ≤ b's everywhere and they differ: a happens before b.
+fn before(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> bool {
+    a != b && a.iter().all(|(h, v)| b.get(h).is_some_and(|w| w >= v))
+}
+
+/// What ShiViz verifies when it loads a log: own components 1, 2, 3 … per host; every other
+/// component names an existing event of that host; and every clock is exactly the join of the
+/// host's previous clock and the clocks of the events it names above that.
+fn assert_shiviz_accepts(evs: &[ShivizEvent]) {
+    let mut by_host: HashMap<&str, Vec<&BTreeMap<String, u64>>> = HashMap::new();
+    for e in evs {
+        let list = by_host.entry(e.host.as_str()).or_default();
+        assert_eq!(
+            e.clock.get(&e.host).copied(),
+            Some(list.len() as u64 + 1),
+            "own component of {} at {:?}",
+            e.host,
+            e.text
+        );
+        list.push(&e.clock);
+    }
+    for e in evs {
+        let own = e.clock[&e.host] as usize;
+        let prev = (own > 1).then(|| by_host[e.host.as_str()][own - 2]);
+        let mut join: BTreeMap<String, u64> = prev.cloned().unwrap_or_default();
+        for (h, &t) in &e.clock {
+            if h == &e.host {
+                continue;
+            }
+            let list = by_host
+                .get(h.as_str())
+                .unwrap_or_else(|| panic!("{:?} names unknown host {h}", e.text));
+            assert!(t >= 1 && t as usize <= list.len(), "{:?}: {h}={t}", e.text);
+            let known = prev.and_then(|p| p.get(h)).copied().unwrap_or(0);
+            if known < t {
+                for (k, &v) in list[t as usize - 1] {
+                    let x = join.entry(k.clone()).or_insert(0);
+                    *x = (*x).max(v);
+                }
+            }
+        }
+        join.insert(e.host.clone(), own as u64);
+        assert_eq!(
+            join, e.clock,
+            "clock of {:?} is not the join of its causes",
+            e.text
+        );
+    }
+}
+
+fn export(sb: &Sandbox, trace: &Path, format: &str, out: Option<&Path>) -> BopRun {
+    let mut args = vec![
+        "export".to_string(),
+        trace.display().to_string(),
+        "--format".into(),
+        format.into(),
+    ];
+    if let Some(o) = out {
+        args.push("-o".into());
+        args.push(o.display().to_string());
+    }
+    sb.bop(&format!("export-{format}"), &args, None)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn an_echo_run_exports_in_every_format() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let echo = tb("tb-echo");
+    let run = sb.run_cluster(
+        "echo",
+        &format!(
+            r#"
+[[node]]
+name = "server"
+cmd = "'{echo}' server {port} 2"
+ready = "tcp:127.0.0.1:{port}"
+
+[[node]]
+name = "client1"
+cmd = "'{echo}' client {port} 1 5"
+
+[[node]]
+name = "client2"
+cmd = "'{echo}' client {port} 2 5"
+
+[run]
+timeout = "20s"
+"#
+        ),
+    );
+    run.expect_code(0);
+    let trace_path = run.trace_path.clone().expect("trace path");
+    let trace = run.trace();
+    let n = trace.events.len();
+
+    // --- every format, to a file
+    let file = |f: &str| -> PathBuf { sb.join(&format!("out.{f}")) };
+    for f in ["shiviz", "dot", "perfetto", "json", "html"] {
+        let r = export(&sb, &trace_path, f, Some(&file(f)));
+        r.expect_code(0);
+        assert!(
+            std::fs::metadata(file(f)).is_ok_and(|m| m.len() > 0),
+            "{f} export is empty\n{}",
+            r.diag()
+        );
+    }
+    // text formats go to stdout by default, the same bytes
+    let r = export(&sb, &trace_path, "shiviz", None);
+    r.expect_code(0);
+    assert_eq!(r.stdout, read(&file("shiviz")));
+
+    // --- shiviz: parses, one entry per event, clocks ShiViz accepts
+    let sv = parse_shiviz(&read(&file("shiviz")));
+    assert_eq!(sv.len(), n);
+    assert_shiviz_accepts(&sv);
+    let hosts: std::collections::BTreeSet<&str> = sv.iter().map(|e| e.host.as_str()).collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["client1", "client2", "server"],
+        "one thread per node: hosts are the node names"
+    );
+    for e in &sv {
+        if e.host == "server" && e.text.starts_with("recv ") && !e.text.contains("unmatched") {
+            assert!(
+                e.text.contains(" from client1 (") || e.text.contains(" from client2 ("),
+                "{}",
+                e.text
+            );
+        }
+        if e.host.starts_with("client") && e.text.starts_with("send ") {
+            assert!(e.text.starts_with("send 18B to server ("), "{}", e.text);
+        }
+    }
+    assert_eq!(
+        sv.iter()
+            .filter(|e| e.host == "server" && e.text.starts_with("eof from client"))
+            .count(),
+        2,
+        "the server sees each client's EOF"
+    );
+
+    // --- json: the graph; its events are in the same (id) order as the ShiViz log
+    let j: Value = serde_json::from_str(&read(&file("json"))).expect("json export parses");
+    let jev = j["events"].as_array().expect("events");
+    assert_eq!(jev.len(), n);
+    let from_total: usize = trace
+        .events
+        .iter()
+        .map(|e| e.from.as_ref().map_or(0, Vec::len))
+        .sum();
+    let edges = j["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), from_total);
+    let index_of: HashMap<u64, usize> = jev
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e["id"].as_u64().map(|id| (id, i)))
+        .collect();
+    for (i, e) in jev.iter().enumerate() {
+        assert_eq!(
+            e["text"].as_str(),
+            Some(sv[i].text.as_str()),
+            "same text in json and shiviz"
+        );
+        assert_eq!(e["host"].as_str(), Some(sv[i].host.as_str()));
+    }
+    // every server recv has a clock above the client send it got its bytes from
+    let mut checked = 0;
+    for ed in edges.iter().filter(|e| e["kind"] == "msg") {
+        let (Some(&a), Some(&b)) = (
+            ed["from"].as_u64().and_then(|id| index_of.get(&id)),
+            ed["to"].as_u64().and_then(|id| index_of.get(&id)),
+        ) else {
+            panic!("an edge between unknown events: {ed}");
+        };
+        if sv[b].host == "server" && sv[a].host.starts_with("client") {
+            assert!(sv[b].text.starts_with("recv "), "{}", sv[b].text);
+            assert!(sv[a].text.starts_with("send "), "{}", sv[a].text);
+            assert!(
+                before(&sv[a].clock, &sv[b].clock),
+                "{} {:?} is not before {} {:?}",
+                sv[a].text,
+                sv[a].clock,
+                sv[b].text,
+                sv[b].clock
+            );
+            assert!(!before(&sv[b].clock, &sv[a].clock));
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 10,
+        "2 clients x 5 messages reach the server, got {checked} edges"
+    );
+
+    // --- perfetto: trace events with a flow pair per edge between threads
+    let p: Value = serde_json::from_str(&read(&file("perfetto"))).expect("perfetto parses");
+    let pev = p["traceEvents"].as_array().expect("traceEvents");
+    let count = |ph: &str| pev.iter().filter(|e| e["ph"] == ph).count();
+    assert_eq!(count("X"), n);
+    assert_eq!(count("s"), edges.len(), "every edge here crosses threads");
+    assert_eq!(count("f"), edges.len());
+    let names: Vec<&str> = pev
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["server", "client1", "client2"]);
+
+    // --- dot: a cluster per host
+    let d = read(&file("dot"));
+    assert!(d.starts_with("digraph"));
+    assert_eq!(d.matches("subgraph cluster_").count(), 3);
+
+    // --- html: self-contained, by default next to the trace, its path printed
+    let r = export(&sb, &trace_path, "html", None);
+    r.expect_code(0);
+    let default_html = trace_path.with_extension("html");
+    assert_eq!(r.stdout.trim(), default_html.display().to_string());
+    let h = read(&default_html);
+    assert_eq!(h, read(&file("html")));
+    let lower = h.to_ascii_lowercase();
+    assert!(!lower.contains("<link"));
+    for attr in ["src=", "href="] {
+        for (i, _) in lower.match_indices(attr) {
+            let v = &lower[i + attr.len()..(i + attr.len() + 10).min(lower.len())];
+            assert!(
+                !v.trim_start_matches(['"', '\'']).starts_with("http"),
+                "{attr}{v}"
+            );
+        }
+    }
+
+    // --- svg: with Graphviz, an SVG; without, a clear error and exit 2
+    let empty_path = sb.join("no-bin");
+    std::fs::create_dir_all(&empty_path).expect("mkdir");
+    let r = Command::new(bop_exe())
+        .args([
+            "export",
+            &trace_path.display().to_string(),
+            "--format",
+            "svg",
+        ])
+        .env("PATH", &empty_path)
+        .output()
+        .expect("run bop");
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("apt-get install graphviz"), "{err}");
+    let has_dot = Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_dot {
+        let svg = sb.join("out.svg");
+        export(&sb, &trace_path, "svg", Some(&svg)).expect_code(0);
+        assert!(read(&svg).contains("<svg"));
+    } else {
+        eprintln!("note: Graphviz `dot` is not installed: skipping the SVG export check");
+    }
+}
+
+#[test]
+fn export_errors_are_clear() {
+    let sb = Sandbox::new();
+    let missing = sb.join("nope.jsonl");
+    let r = export(&sb, &missing, "json", None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("nope.jsonl"), "{}", r.stderr);
+    let bad = sb.write("bad.jsonl", "{\"type\":\"header\"\n");
+    let r = export(&sb, &bad, "shiviz", None);
+    r.expect_code(2);
+    let r = sb.bop(
+        "badfmt",
+        &[
+            "export".into(),
+            bad.display().to_string(),
+            "--format".into(),
+            "png".into(),
+        ],
+        None,
+    );
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("shiviz"),
+        "the valid formats are listed: {}",
+        r.stderr
+    );
+}

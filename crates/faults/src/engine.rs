@@ -1,0 +1,874 @@
+//! Deciding injections: the run loop describes each syscall stop as a [`Step`]; the engine
+//! answers with a [`Decision`] for the stopped thread and [`Effect`]s on the system, and reports
+//! every injection as [`Fired`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use crate::ast::{Action, EventPat, Link, Rule, Trigger, When};
+
+/// How long a connect across a partition waits before failing with ETIMEDOUT.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(1);
+
+/// One syscall stop, as the engine needs to know it.
+#[derive(Debug, Clone, Default)]
+pub struct Step<'a> {
+    /// The node of the calling thread.
+    pub node: &'a str,
+    /// The generic operation: `connect`, `accept`, `send`, `recv`, `close`, or another syscall
+    /// name.
+    pub op: &'a str,
+    /// The syscall's own name (`sendto`).
+    pub syscall: &'a str,
+    /// The node at the other end, when it is a traced node.
+    pub peer: Option<&'a str>,
+    /// The connection (streams only): one name for both ends of it.
+    pub conn: Option<&'a str>,
+    /// Whether it is a datagram.
+    pub dgram: bool,
+    /// At an exit stop: whether the call succeeded (for `recv`: returned bytes).
+    pub ok: Option<bool>,
+    /// For sends at entry: the length the call asks to send.
+    pub len: Option<u64>,
+    /// Run time, nanoseconds since the start.
+    pub now: u64,
+}
+
+/// What the stopped thread does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go on.
+    Continue,
+    /// Skip the call; it returns -errno.
+    Fail(i32),
+    /// Skip the call; it returns this value (a lost send: its whole length).
+    Fake(i64),
+    /// Keep the thread stopped until this run time, then apply the inner decision.
+    Hold(u64, Box<Decision>),
+    /// Kill the thread's node now: the event does not happen.
+    Crash,
+}
+
+/// What happens to the system beyond the stopped thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// SIGKILL every process of the node.
+    Crash(String),
+    /// Stop every thread of the node until this run time.
+    Pause(String, u64),
+    /// Reset the connections between these nodes (`both`: in either direction of opening):
+    /// the run loop lists them and calls [`Engine::mark_reset`].
+    ResetLink(String, String, bool),
+    /// These connections were reset (a healed partition's cut ones): wake their blocked
+    /// callers so they see the reset.
+    Wake(Vec<String>),
+    /// Start the node's command again.
+    Restart(String),
+}
+
+/// One injection, for the trace and the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    /// The rule's index in the list given to the engine.
+    pub rule: usize,
+    /// The node it happened to.
+    pub node: String,
+    /// What was done: `drop`, `partition`, `heal`, `crash`, `restart`, `pause`, `delay`,
+    /// `reset`, `fail`, `refuse`, `timeout`.
+    pub what: String,
+    /// The peer node, when there is one.
+    pub peer: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    rule: Rule,
+    /// matching events of the trigger seen so far
+    seen: u64,
+    /// the rule is in force since (run time)
+    since: Option<u64>,
+    /// and until (timed partitions)
+    until: Option<u64>,
+    done: bool,
+    fired: u64,
+}
+
+/// The fault engine of one run.
+#[derive(Debug, Default)]
+pub struct Engine {
+    rules: Vec<State>,
+    /// messages per (rule, from, to), for `#N` and probabilities
+    msgs: HashMap<(usize, String, String), u64>,
+    /// connections that lost bytes
+    cut: HashMap<String, usize>,
+    /// connections whose next call fails (reset)
+    reset: HashSet<String>,
+    /// pending restarts: run time → node
+    restarts: BTreeMap<u64, Vec<String>>,
+    /// nodes paused until
+    paused: HashMap<String, u64>,
+    /// effects decided at an entry, not yet handed out
+    pending: Vec<Effect>,
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+fn link_matches(l: &Link, from: &str, to: &str) -> bool {
+    (l.from == from && l.to == to) || (l.both && l.from == to && l.to == from)
+}
+
+fn pat_matches(p: &EventPat, s: &Step) -> bool {
+    p.node == s.node
+        && (p.op == s.op || p.op == s.syscall)
+        && p.peer.as_deref().is_none_or(|peer| Some(peer) == s.peer)
+}
+
+/// A reproducible coin: the same seed, rule and message number always give the same answer.
+fn coin(seed: u64, rule: usize, n: u64) -> f64 {
+    let mut x = seed
+        ^ (rule as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ n.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    // splitmix64
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Engine {
+    /// An engine for these rules (in the order given: indexes in [`Fired::rule`]).
+    pub fn new(rules: Vec<Rule>) -> Engine {
+        let rules = rules
+            .into_iter()
+            .map(|rule| State {
+                rule,
+                seen: 0,
+                since: None,
+                until: None,
+                done: false,
+                fired: 0,
+            })
+            .collect::<Vec<_>>();
+        let mut e = Engine {
+            rules,
+            ..Engine::default()
+        };
+        e.tick(0);
+        e
+    }
+
+    /// The rules and how often each fired.
+    pub fn report(&self) -> Vec<(&Rule, u64)> {
+        self.rules.iter().map(|s| (&s.rule, s.fired)).collect()
+    }
+
+    fn fire(&mut self, i: usize, node: &str, what: &str, peer: Option<&str>) -> Fired {
+        self.rules[i].fired += 1;
+        Fired {
+            rule: i,
+            node: node.to_string(),
+            what: what.to_string(),
+            peer: peer.map(String::from),
+        }
+    }
+
+    /// Whether a rule's action is in force at `now`.
+    fn active(&self, i: usize, now: u64) -> bool {
+        let s = &self.rules[i];
+        !s.done && s.since.is_some_and(|t| t <= now) && s.until.is_none_or(|u| now < u)
+    }
+
+    /// The earliest run time at which [`Engine::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let mut d: Option<u64> = None;
+        let mut put = |t: u64| d = Some(d.map_or(t, |x: u64| x.min(t)));
+        for s in &self.rules {
+            if s.done {
+                continue;
+            }
+            if let (None, Some(Trigger::At(When::Time(t)) | Trigger::After(When::Time(t)))) =
+                (s.since, &s.rule.trigger)
+            {
+                if !matches!(s.rule.action, Action::Restart { .. }) {
+                    put(ns(*t));
+                }
+            }
+            if let Some(u) = s.until {
+                put(u);
+            }
+        }
+        if let Some((&t, _)) = self.restarts.iter().next() {
+            put(t);
+        }
+        for &t in self.paused.values() {
+            put(t);
+        }
+        d
+    }
+
+    /// Whether the node is paused at `now`.
+    pub fn is_paused(&self, node: &str, now: u64) -> bool {
+        self.paused.get(node).is_some_and(|&u| now < u)
+    }
+
+    /// Time passes: timed rules start and heal, pauses end, restarts come due.
+    pub fn tick(&mut self, now: u64) -> (Vec<Effect>, Vec<Fired>) {
+        let mut effects = Vec::new();
+        let mut fired = Vec::new();
+        for i in 0..self.rules.len() {
+            let s = &self.rules[i];
+            if s.done || s.since.is_some() {
+                continue;
+            }
+            let start = match &s.rule.trigger {
+                None => Some(0),
+                Some(Trigger::At(When::Time(t))) | Some(Trigger::After(When::Time(t)))
+                    if !matches!(s.rule.action, Action::Restart { .. }) =>
+                {
+                    Some(ns(*t))
+                }
+                _ => None,
+            };
+            if let Some(t) = start.filter(|&t| t <= now) {
+                let (e, f) = self.start(i, t, None);
+                effects.extend(e);
+                fired.extend(f);
+            }
+        }
+        // heal timed partitions
+        for i in 0..self.rules.len() {
+            let s = &self.rules[i];
+            if s.done || s.until.is_none_or(|u| u > now) {
+                continue;
+            }
+            self.rules[i].done = true;
+            let healed: Vec<String> = self
+                .cut
+                .iter()
+                .filter(|(_, &r)| r == i)
+                .map(|(c, _)| c.clone())
+                .collect();
+            for c in &healed {
+                self.cut.remove(c);
+                self.reset.insert(c.clone());
+            }
+            if !healed.is_empty() {
+                effects.push(Effect::Wake(healed));
+            }
+            let node = self.rules[i]
+                .rule
+                .nodes()
+                .first()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            fired.push(self.fire(i, &node, "heal", None));
+        }
+        self.paused.retain(|_, &mut u| u > now);
+        let due: Vec<u64> = self.restarts.range(..=now).map(|(&t, _)| t).collect();
+        for t in due {
+            for node in self.restarts.remove(&t).unwrap_or_default() {
+                effects.push(Effect::Restart(node));
+            }
+        }
+        (effects, fired)
+    }
+
+    /// Rule `i` comes into force at `now` (its trigger happened on `node`'s thread, if any).
+    fn start(&mut self, i: usize, now: u64, node: Option<&str>) -> (Vec<Effect>, Vec<Fired>) {
+        let action = self.rules[i].rule.action.clone();
+        self.rules[i].since = Some(now);
+        let mut effects = Vec::new();
+        let mut fired = Vec::new();
+        match action {
+            Action::Partition { duration, a, .. } => {
+                self.rules[i].until = duration.map(|d| now + ns(d));
+                let n = node
+                    .map(String::from)
+                    .or_else(|| a.first().cloned())
+                    .unwrap_or_default();
+                fired.push(self.fire(i, &n, "partition", None));
+            }
+            Action::Crash { node: n } => {
+                self.rules[i].done = true;
+                effects.push(Effect::Crash(n.clone()));
+                fired.push(self.fire(i, &n, "crash", None));
+            }
+            Action::Pause { node: n, duration } => {
+                self.rules[i].done = true;
+                let until = now + ns(duration);
+                self.paused.insert(n.clone(), until);
+                effects.push(Effect::Pause(n.clone(), until));
+                fired.push(self.fire(i, &n, "pause", None));
+            }
+            Action::Reset { link } => {
+                self.rules[i].done = true;
+                effects.push(Effect::ResetLink(
+                    link.from.clone(),
+                    link.to.clone(),
+                    link.both,
+                ));
+                fired.push(self.fire(i, &link.from, "reset", Some(&link.to)));
+            }
+            // in force from now on; they fire per message or call
+            Action::Drop { .. } | Action::Delay { .. } | Action::Fail { .. } => {}
+            Action::Restart { .. } => {}
+        }
+        (effects, fired)
+    }
+
+    /// A node died (crashed by a rule, or otherwise) at `now`: schedules its restart if a
+    /// `restart NODE after D` rule asks for one.
+    pub fn node_died(&mut self, node: &str, now: u64) {
+        for s in &mut self.rules {
+            if let (Action::Restart { node: n }, Some(Trigger::After(When::Time(d)))) =
+                (&s.rule.action, &s.rule.trigger)
+            {
+                if n == node && !s.done {
+                    s.fired += 1;
+                    self.restarts
+                        .entry(now + ns(*d))
+                        .or_default()
+                        .push(node.to_string());
+                }
+            }
+        }
+    }
+
+    /// Marks connections reset: every later call on them fails (ECONNRESET / EPIPE).
+    pub fn mark_reset(&mut self, conns: impl IntoIterator<Item = String>) {
+        for c in conns {
+            self.cut.remove(&c);
+            self.reset.insert(c);
+        }
+    }
+
+    /// Whether a connection was reset by a fault.
+    pub fn is_reset(&self, conn: &str) -> bool {
+        self.reset.contains(conn)
+    }
+
+    /// A thread is at the entry of a traced call.
+    pub fn entry(&mut self, s: &Step) -> (Decision, Vec<Fired>) {
+        let mut fired = Vec::new();
+        let conn = s.conn;
+        // a reset connection: every call fails
+        if let Some(c) = conn {
+            if self.reset.contains(c) && matches!(s.op, "send" | "recv") {
+                let errno = if s.op == "send" { EPIPE } else { ECONNRESET };
+                return (Decision::Fail(errno), fired);
+            }
+        }
+        // `at` triggers: the fault takes the place of the event (recv and accept are judged at
+        // their exit, where their peer and success are known)
+        if !matches!(s.op, "recv" | "accept") {
+            if let Some((d, f)) = self.at_trigger(s) {
+                fired.extend(f);
+                return (d, fired);
+            }
+        }
+        // `fail` rules
+        for i in 0..self.rules.len() {
+            if !self.active(i, s.now) {
+                continue;
+            }
+            if let Action::Fail { event, errno } = &self.rules[i].rule.action {
+                if pat_matches(event, s) {
+                    let errno = *errno;
+                    let hit = match event.nth {
+                        None => true,
+                        Some(n) => {
+                            self.rules[i].seen += 1;
+                            self.rules[i].seen == n
+                        }
+                    };
+                    if hit {
+                        fired.push(self.fire(i, s.node, "fail", s.peer));
+                        return (Decision::Fail(errno), fired);
+                    }
+                }
+            }
+        }
+        let Some(peer) = s.peer else {
+            return (Decision::Continue, fired);
+        };
+        match s.op {
+            "connect" => {
+                for i in 0..self.rules.len() {
+                    if !self.active(i, s.now) {
+                        continue;
+                    }
+                    if let Action::Partition { refuse, .. } = &self.rules[i].rule.action {
+                        if self.partitioned(i, s.node, peer) {
+                            let refuse = *refuse;
+                            if refuse {
+                                fired.push(self.fire(i, s.node, "refuse", Some(peer)));
+                                return (Decision::Fail(ECONNREFUSED), fired);
+                            }
+                            fired.push(self.fire(i, s.node, "timeout", Some(peer)));
+                            return (
+                                Decision::Hold(
+                                    s.now + ns(CONNECT_WAIT),
+                                    Box::new(Decision::Fail(ETIMEDOUT)),
+                                ),
+                                fired,
+                            );
+                        }
+                    }
+                }
+            }
+            "send" => {
+                let lost = Decision::Fake(s.len.unwrap_or(0) as i64);
+                if let Some(c) = conn {
+                    if self.cut.contains_key(c) {
+                        return (lost, fired);
+                    }
+                }
+                let mut delay: Option<u64> = None;
+                for i in 0..self.rules.len() {
+                    if !self.active(i, s.now) {
+                        continue;
+                    }
+                    let drop_it = match &self.rules[i].rule.action {
+                        Action::Partition { .. } => self.partitioned(i, s.node, peer),
+                        Action::Drop { link, nth, p, seed } if link_matches(link, s.node, peer) => {
+                            let (nth, p, seed) = (*nth, *p, *seed);
+                            let k = (i, s.node.to_string(), peer.to_string());
+                            let n = self.msgs.entry(k).or_insert(0);
+                            *n += 1;
+                            let n = *n;
+                            match (nth, p) {
+                                (Some(want), _) => n == want,
+                                (None, Some(p)) => coin(seed, i, n) < p,
+                                (None, None) => true,
+                            }
+                        }
+                        Action::Delay { link, by } if link_matches(link, s.node, peer) => {
+                            delay = Some(delay.unwrap_or(0).max(ns(*by)));
+                            fired.push(self.fire(i, s.node, "delay", Some(peer)));
+                            false
+                        }
+                        _ => false,
+                    };
+                    if drop_it {
+                        if let Some(c) = conn {
+                            self.cut.insert(c.to_string(), i);
+                        }
+                        let what = if matches!(self.rules[i].rule.action, Action::Partition { .. })
+                        {
+                            "partition"
+                        } else {
+                            "drop"
+                        };
+                        fired.push(self.fire(i, s.node, what, Some(peer)));
+                        return (lost, fired);
+                    }
+                }
+                if let Some(d) = delay {
+                    return (
+                        Decision::Hold(s.now + d, Box::new(Decision::Continue)),
+                        fired,
+                    );
+                }
+            }
+            _ => {}
+        }
+        (Decision::Continue, fired)
+    }
+
+    /// Whether rule `i` (a partition) cuts messages from `from` to `to`.
+    fn partitioned(&self, i: usize, from: &str, to: &str) -> bool {
+        match &self.rules[i].rule.action {
+            Action::Partition { a, b, oneway, .. } => {
+                let ina = |n: &str| a.iter().any(|x| x == n);
+                let inb = |n: &str| b.iter().any(|x| x == n);
+                (ina(from) && inb(to)) || (!oneway && inb(from) && ina(to))
+            }
+            _ => false,
+        }
+    }
+
+    /// An `at EVENT` trigger matching `s`: the action replaces the event.
+    fn at_trigger(&mut self, s: &Step) -> Option<(Decision, Vec<Fired>)> {
+        for i in 0..self.rules.len() {
+            let st = &self.rules[i];
+            if st.done || st.since.is_some() {
+                continue;
+            }
+            let Some(Trigger::At(When::Event(p))) = &st.rule.trigger else {
+                continue;
+            };
+            if !pat_matches(p, s) {
+                continue;
+            }
+            let want = p.nth.unwrap_or(1);
+            self.rules[i].seen += 1;
+            if self.rules[i].seen != want {
+                continue;
+            }
+            let (effects, fired) = self.start(i, s.now, Some(s.node));
+            // the thread's own node crashing: the event does not happen
+            let own_crash = effects
+                .iter()
+                .any(|e| matches!(e, Effect::Crash(n) if n == s.node));
+            let d = if own_crash {
+                Decision::Crash
+            } else {
+                Decision::Continue
+            };
+            self.pending.extend(
+                effects
+                    .into_iter()
+                    .filter(|e| !matches!(e, Effect::Crash(n) if n == s.node)),
+            );
+            return Some((d, fired));
+        }
+        None
+    }
+
+    /// A traced call returned. Returns the thread's decision (a crash `at` a receive or an
+    /// accept, an error for a reset connection), injections, and effects of `after` triggers.
+    pub fn exit(&mut self, s: &Step) -> (Decision, Vec<Fired>, Vec<Effect>) {
+        let mut fired = Vec::new();
+        let mut effects = std::mem::take(&mut self.pending);
+        let mut decision = Decision::Continue;
+        if let Some(c) = s.conn {
+            if self.reset.contains(c) && matches!(s.op, "send" | "recv") {
+                decision = Decision::Fail(if s.op == "send" { EPIPE } else { ECONNRESET });
+            }
+        }
+        if s.ok == Some(true) && matches!(s.op, "recv" | "accept") && decision == Decision::Continue
+        {
+            if let Some((d, f)) = self.at_trigger(s) {
+                fired.extend(f);
+                effects.extend(std::mem::take(&mut self.pending));
+                return (d, fired, effects);
+            }
+        }
+        if s.ok == Some(true) {
+            for i in 0..self.rules.len() {
+                let st = &self.rules[i];
+                if st.done || st.since.is_some() {
+                    continue;
+                }
+                let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
+                    continue;
+                };
+                if !pat_matches(p, s) {
+                    continue;
+                }
+                let want = p.nth.unwrap_or(1);
+                self.rules[i].seen += 1;
+                if self.rules[i].seen == want {
+                    let (e, f) = self.start(i, s.now, Some(s.node));
+                    effects.extend(e);
+                    fired.extend(f);
+                }
+            }
+        }
+        (decision, fired, effects)
+    }
+
+    /// Effects decided at an entry stop that concern other nodes (collected by [`Engine::exit`]
+    /// or taken with this).
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+const EPIPE: i32 = 32;
+const ECONNRESET: i32 = 104;
+const ECONNREFUSED: i32 = 111;
+const ETIMEDOUT: i32 = 110;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(a: &str, b: &str, both: bool) -> Link {
+        Link {
+            from: a.into(),
+            to: b.into(),
+            both,
+        }
+    }
+
+    fn ev(node: &str, op: &str, peer: Option<&str>, nth: Option<u64>) -> EventPat {
+        EventPat {
+            node: node.into(),
+            op: op.into(),
+            peer: peer.map(String::from),
+            nth,
+        }
+    }
+
+    fn step<'a>(node: &'a str, op: &'a str, peer: &'a str, conn: &'a str) -> Step<'a> {
+        Step {
+            node,
+            op,
+            syscall: if op == "send" { "sendto" } else { op },
+            peer: Some(peer),
+            conn: Some(conn),
+            len: Some(8),
+            ..Step::default()
+        }
+    }
+
+    #[test]
+    fn partition_after_a_send_delivers_it_and_cuts_what_follows() {
+        let mut e = Engine::new(vec![Rule {
+            action: Action::Partition {
+                a: vec!["relay".into()],
+                b: vec!["server".into()],
+                oneway: false,
+                duration: None,
+                refuse: false,
+            },
+            trigger: Some(Trigger::After(When::Event(ev(
+                "relay",
+                "send",
+                Some("server"),
+                Some(1),
+            )))),
+        }]);
+        let s = step("relay", "send", "server", "c1");
+        assert_eq!(
+            e.entry(&s).0,
+            Decision::Continue,
+            "the triggering send goes through"
+        );
+        let done = Step {
+            ok: Some(true),
+            ..s.clone()
+        };
+        let (_, fired, _) = e.exit(&done);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].what, "partition");
+        // the answer from the server is lost, and so is anything else on the link
+        assert_eq!(
+            e.entry(&step("server", "send", "relay", "c1")).0,
+            Decision::Fake(8)
+        );
+        assert_eq!(e.entry(&s).0, Decision::Fake(8));
+        // a new connection across it times out after the connect wait
+        let c = step("relay", "connect", "server", "c2");
+        assert!(matches!(e.entry(&c).0, Decision::Hold(_, d) if *d == Decision::Fail(ETIMEDOUT)));
+        // other links are untouched
+        assert_eq!(
+            e.entry(&step("client", "send", "relay", "c3")).0,
+            Decision::Continue
+        );
+    }
+
+    #[test]
+    fn a_timed_partition_heals_and_resets_the_cut_connections() {
+        let mut e = Engine::new(vec![Rule {
+            action: Action::Partition {
+                a: vec!["a".into()],
+                b: vec!["b".into()],
+                oneway: true,
+                duration: Some(Duration::from_secs(3)),
+                refuse: false,
+            },
+            trigger: Some(Trigger::At(When::Time(Duration::from_secs(2)))),
+        }]);
+        let mut s = step("a", "send", "b", "c1");
+        assert_eq!(e.entry(&s).0, Decision::Continue, "not yet");
+        assert_eq!(e.next_deadline(), Some(2_000_000_000));
+        e.tick(2_000_000_000);
+        s.now = 2_500_000_000;
+        assert_eq!(e.entry(&s).0, Decision::Fake(8));
+        let back = Step {
+            now: s.now,
+            ..step("b", "send", "a", "c1")
+        };
+        assert_eq!(
+            e.entry(&back).0,
+            Decision::Fake(8),
+            "the connection is cut both ways"
+        );
+        let (effects, _) = e.tick(5_000_000_000);
+        assert_eq!(effects, vec![Effect::Wake(vec!["c1".into()])]);
+        s.now = 5_100_000_000;
+        assert_eq!(
+            e.entry(&s).0,
+            Decision::Fail(EPIPE),
+            "healed: the cut connection is reset"
+        );
+        let fresh = Step {
+            now: s.now,
+            ..step("a", "send", "b", "c9")
+        };
+        assert_eq!(e.entry(&fresh).0, Decision::Continue);
+    }
+
+    #[test]
+    fn drop_the_nth_message_only_but_the_stream_stays_cut() {
+        let mut e = Engine::new(vec![Rule {
+            action: Action::Drop {
+                link: link("c", "s", false),
+                nth: Some(2),
+                p: None,
+                seed: 0,
+            },
+            trigger: None,
+        }]);
+        let s = step("c", "send", "s", "k");
+        assert_eq!(e.entry(&s).0, Decision::Continue);
+        assert_eq!(e.entry(&s).0, Decision::Fake(8));
+        assert_eq!(
+            e.entry(&s).0,
+            Decision::Fake(8),
+            "a stream cannot go on after a loss"
+        );
+        let mut d = step("c", "send", "s", "");
+        d.conn = None;
+        d.dgram = true;
+        let mut e2 = Engine::new(e.rules.iter().map(|s| s.rule.clone()).collect());
+        assert_eq!(e2.entry(&d).0, Decision::Continue);
+        assert_eq!(e2.entry(&d).0, Decision::Fake(8));
+        assert_eq!(
+            e2.entry(&d).0,
+            Decision::Continue,
+            "datagrams: just that one"
+        );
+    }
+
+    #[test]
+    fn probabilistic_drops_are_reproducible() {
+        let rule = Rule {
+            action: Action::Drop {
+                link: link("a", "b", false),
+                nth: None,
+                p: Some(0.5),
+                seed: 11,
+            },
+            trigger: None,
+        };
+        let run = || {
+            let mut e = Engine::new(vec![rule.clone()]);
+            let mut d = step("a", "send", "b", "");
+            d.conn = None;
+            d.dgram = true;
+            (0..200)
+                .map(|_| e.entry(&d).0 != Decision::Continue)
+                .collect::<Vec<_>>()
+        };
+        let (x, y) = (run(), run());
+        assert_eq!(x, y);
+        let lost = x.iter().filter(|&&l| l).count();
+        assert!((60..140).contains(&lost), "about half: {lost}");
+    }
+
+    #[test]
+    fn crash_at_a_receive_replaces_it_and_restart_follows() {
+        let mut e = Engine::new(vec![
+            Rule {
+                action: Action::Crash { node: "s".into() },
+                trigger: Some(Trigger::At(When::Event(ev(
+                    "s",
+                    "recv",
+                    Some("c"),
+                    Some(2),
+                )))),
+            },
+            Rule {
+                action: Action::Restart { node: "s".into() },
+                trigger: Some(Trigger::After(When::Time(Duration::from_millis(500)))),
+            },
+        ]);
+        let r = Step {
+            ok: Some(true),
+            ..step("s", "recv", "c", "k")
+        };
+        assert_eq!(e.exit(&r).0, Decision::Continue);
+        assert_eq!(e.exit(&r).0, Decision::Crash);
+        e.node_died("s", 1_000);
+        assert_eq!(e.next_deadline(), Some(1_000 + 500_000_000));
+        let (effects, _) = e.tick(500_001_000);
+        assert_eq!(effects, vec![Effect::Restart("s".into())]);
+    }
+
+    #[test]
+    fn fail_the_first_connect_only() {
+        let mut e = Engine::new(vec![Rule {
+            action: Action::Fail {
+                event: ev("c", "connect", Some("r"), Some(1)),
+                errno: ECONNREFUSED,
+            },
+            trigger: None,
+        }]);
+        let s = step("c", "connect", "r", "k");
+        assert_eq!(e.entry(&s).0, Decision::Fail(ECONNREFUSED));
+        assert_eq!(e.entry(&s).0, Decision::Continue);
+        assert_eq!(e.report()[0].1, 1);
+    }
+
+    #[test]
+    fn delay_holds_the_sender() {
+        let mut e = Engine::new(vec![Rule {
+            action: Action::Delay {
+                link: link("c", "r", false),
+                by: Duration::from_millis(300),
+            },
+            trigger: None,
+        }]);
+        let mut s = step("c", "send", "r", "k");
+        s.now = 10;
+        assert_eq!(
+            e.entry(&s).0,
+            Decision::Hold(10 + 300_000_000, Box::new(Decision::Continue))
+        );
+        assert_eq!(e.entry(&step("r", "send", "c", "k")).0, Decision::Continue);
+    }
+
+    #[test]
+    fn reset_and_pause_are_effects_of_after_triggers() {
+        let mut e = Engine::new(vec![
+            Rule {
+                action: Action::Reset {
+                    link: link("c", "r", true),
+                },
+                trigger: Some(Trigger::After(When::Event(ev(
+                    "c",
+                    "send",
+                    Some("r"),
+                    Some(1),
+                )))),
+            },
+            Rule {
+                action: Action::Pause {
+                    node: "r".into(),
+                    duration: Duration::from_secs(1),
+                },
+                trigger: Some(Trigger::After(When::Event(ev(
+                    "r",
+                    "recv",
+                    Some("c"),
+                    None,
+                )))),
+            },
+        ]);
+        let s = Step {
+            ok: Some(true),
+            ..step("c", "send", "r", "k")
+        };
+        let (_, _, eff) = e.exit(&s);
+        assert_eq!(eff, vec![Effect::ResetLink("c".into(), "r".into(), true)]);
+        e.mark_reset(["k".to_string()]);
+        assert_eq!(
+            e.entry(&step("r", "recv", "c", "k")).0,
+            Decision::Fail(ECONNRESET)
+        );
+        let r = Step {
+            ok: Some(true),
+            now: 5,
+            ..step("r", "recv", "c", "k2")
+        };
+        let (_, _, eff) = e.exit(&r);
+        assert_eq!(eff, vec![Effect::Pause("r".into(), 5 + 1_000_000_000)]);
+        assert!(e.is_paused("r", 6));
+    }
+}
