@@ -43,7 +43,12 @@ fn browser(exe: &str, dir: &Path) -> Command {
 #[test]
 fn the_html_export_renders_one_lane_per_node() {
     let Some(exe) = chromium() else {
-        eprintln!("skipped: no chromium installed (apt-get install chromium)");
+        // CI installs it (.ci/run): there, a missing browser is a failure, not a skip
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no chromium: .ci/run should have installed chromium-headless-shell"
+        );
+        eprintln!("skipped: no chromium installed (apt-get install chromium-headless-shell)");
         return;
     };
     let sb = Sandbox::new();
