@@ -416,7 +416,6 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         attach: Some(pid),
         faults: Vec::new(),
     };
-    eprintln!("bop: attached to pid {pid}; Ctrl-C detaches");
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
         Err(e) => return usage_error(e.0),

@@ -187,6 +187,11 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
     r.write(Record::Header(header));
     if let Some(pid) = opts.attach {
         r.attach_tree(pid)?;
+        eprintln!(
+            "bop: attached to pid {pid} ({} processes, {} threads); Ctrl-C detaches",
+            r.nodes[0].pids.len(),
+            r.tracer.thread_count()
+        );
     }
     let reason = r.run_loop();
     Ok(r.finish(reason))
