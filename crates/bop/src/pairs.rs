@@ -92,6 +92,9 @@ pub fn comm(trace: &Trace) -> Comm {
             let Some(src) = by_id.get(&ed.id) else {
                 continue;
             };
+            if ed.kind != "msg" && ed.kind != "connect" {
+                continue;
+            }
             let key = (src.node.clone(), e.node.clone());
             let entry = pairs.entry(key.clone()).or_insert_with(|| {
                 (
