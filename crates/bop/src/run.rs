@@ -118,11 +118,17 @@ struct Runner<'a> {
     /// paused nodes and until when
     pauses: HashMap<usize, u64>,
     node_names: Vec<String>,
+    /// the run's fresh scratch directory (BOP_RUN_DIR)
+    run_dir: PathBuf,
 }
 
 /// Runs the cluster under the tracer and writes the trace.
 pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
     preflight(cluster)?;
+    let run_dir = fresh_run_dir(&opts.trace)?;
+    if let Some(setup) = &cluster.run.setup {
+        run_setup(setup, &cluster.base_dir, &run_dir)?;
+    }
     let writer = Writer::create(&opts.trace).map_err(|e| {
         StartError(format!(
             "cannot create the trace file {}: {e}",
@@ -159,6 +165,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         injected: BTreeSet::new(),
         pauses: HashMap::new(),
         node_names: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
+        run_dir,
     };
     let header = Header {
         format: FORMAT,
@@ -265,6 +272,17 @@ impl Runner<'_> {
         }
     }
 
+    /// What bop tells every node and the check: the run's scratch directory and the fault
+    /// rules in force (one per line; empty without faults), so a workload or an oracle can
+    /// hold the system to what it promises under them.
+    fn bop_env(&self) -> Vec<(String, String)> {
+        let faults: Vec<&str> = self.opts.faults.iter().map(|(t, _)| t.as_str()).collect();
+        vec![
+            ("BOP_RUN_DIR".into(), self.run_dir.display().to_string()),
+            ("BOP_FAULTS".into(), faults.join("\n")),
+        ]
+    }
+
     fn spawn_node(&mut self, i: usize) -> Result<(), StartError> {
         let node: &Node = &self.cluster.nodes[i];
         let width = self
@@ -299,7 +317,8 @@ impl Runner<'_> {
             .ok_or_else(|| StartError("output pipes missing".into()))?;
         let mut env: Vec<CString> = Vec::new();
         for (k, v) in std::env::vars_os() {
-            if node.env.contains_key(k.to_string_lossy().as_ref()) {
+            let k_str = k.to_string_lossy();
+            if node.env.contains_key(k_str.as_ref()) || k_str.starts_with("BOP_") {
                 continue;
             }
             let mut kv = k.as_bytes().to_vec();
@@ -307,6 +326,10 @@ impl Runner<'_> {
             kv.extend_from_slice(v.as_bytes());
             env.push(cstring(kv)?);
         }
+        for (k, v) in self.bop_env() {
+            env.push(cstring(format!("{k}={v}"))?);
+        }
+        env.push(cstring(format!("BOP_NODE={}", node.name))?);
         for (k, v) in &node.env {
             env.push(cstring(format!("{k}={v}"))?);
         }
@@ -1213,17 +1236,10 @@ impl Runner<'_> {
         let mut cmd = std::process::Command::new(&check.program);
         cmd.args(&check.argv[1..])
             .current_dir(&check.cwd)
+            .envs(self.bop_env())
             .env("BOP_TRACE", &self.opts.trace)
             .stdin(std::process::Stdio::null());
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-                Ok(())
-            });
-        }
+        with_signals_unblocked(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("the check {} could not start: {e}", check.cmd))?;
@@ -1334,4 +1350,67 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// The run's scratch directory, beside the trace (`TRACE-STEM.run/`), emptied if a previous
+/// run with the same trace name left one.
+fn fresh_run_dir(trace: &Path) -> Result<PathBuf, StartError> {
+    let stem = trace
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trace".into());
+    let dir = trace.with_file_name(format!("{stem}.run"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            StartError(format!(
+                "cannot empty the run directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        StartError(format!(
+            "cannot create the run directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    std::fs::canonicalize(&dir)
+        .map_err(|e| StartError(format!("run directory {}: {e}", dir.display())))
+}
+
+/// Runs the cluster's `[run] setup` command; a failure stops the run before it starts.
+fn run_setup(setup: &str, cwd: &Path, run_dir: &Path) -> Result<(), StartError> {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(setup)
+        .current_dir(cwd)
+        .env("BOP_RUN_DIR", run_dir)
+        .stdin(std::process::Stdio::null());
+    with_signals_unblocked(&mut cmd);
+    let out = cmd
+        .output()
+        .map_err(|e| StartError(format!("[run] setup could not start: {e}")))?;
+    if !out.status.success() {
+        return Err(StartError(format!(
+            "[run] setup `{setup}` failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// bop blocks the signals its tracer waits for, and children inherit the mask: a helper
+/// command (setup, check) must get them back before it runs.
+fn with_signals_unblocked(cmd: &mut std::process::Command) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
 }

@@ -9,7 +9,7 @@ use crate::ConfigError;
 /// The keys of a `[[node]]` table.
 pub(crate) const NODE_KEYS: &[&str] = &["name", "cmd", "daemon", "ready", "env", "cwd", "delay"];
 /// The keys of the `[run]` table.
-pub(crate) const RUN_KEYS: &[&str] = &["timeout", "grace", "ready_timeout"];
+pub(crate) const RUN_KEYS: &[&str] = &["timeout", "grace", "ready_timeout", "setup"];
 /// The keys of the `[check]` table.
 pub(crate) const CHECK_KEYS: &[&str] = &["cmd", "timeout"];
 /// The keys at the top level of the file.
@@ -37,6 +37,7 @@ pub(crate) fn expected(key: &str) -> (String, String) {
         "timeout" => ("a quoted duration", r#"timeout = "30s""#),
         "grace" => ("a quoted duration", r#"grace = "3s""#),
         "ready_timeout" => ("a quoted duration", r#"ready_timeout = "30s""#),
+        "setup" => ("a quoted shell command", r#"setup = "rm -rf data""#),
         "node" => (
             "one [[node]] table (double brackets) per node",
             r#"[[node]] name = "server" cmd = "./server 7000""#,

@@ -47,6 +47,7 @@ struct RawRun {
     timeout: Field,
     grace: Field,
     ready_timeout: Field,
+    setup: Field,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +296,10 @@ impl Reader<'_> {
                 default.ready_timeout,
                 false,
             )?,
+            setup: match &raw.setup {
+                Some(v) => Some(self.string("setup", v)?.to_string()),
+                None => None,
+            },
         })
     }
 

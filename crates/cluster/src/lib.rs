@@ -79,6 +79,9 @@ pub struct RunSpec {
     pub grace: Duration,
     /// How long to wait for a node's `ready` condition before failing the start.
     pub ready_timeout: Duration,
+    /// A shell command (`sh -c`) run before every run, in the cluster file's directory, with
+    /// `BOP_RUN_DIR` set: clears state a previous run left.
+    pub setup: Option<String>,
 }
 
 impl Default for RunSpec {
@@ -87,6 +90,7 @@ impl Default for RunSpec {
             timeout: Duration::from_secs(60),
             grace: Duration::from_secs(3),
             ready_timeout: Duration::from_secs(30),
+            setup: None,
         }
     }
 }

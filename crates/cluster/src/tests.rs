@@ -115,6 +115,7 @@ cmd = "sh -c 'exit 0'"
 timeout = "30s"
 grace = "1s"
 ready_timeout = "5s"
+setup = "rm -rf data"
 
 [check]
 cmd = "./check.sh --strict"
@@ -172,7 +173,8 @@ timeout = "10s"
         RunSpec {
             timeout: Duration::from_secs(30),
             grace: Duration::from_secs(1),
-            ready_timeout: Duration::from_secs(5)
+            ready_timeout: Duration::from_secs(5),
+            setup: Some("rm -rf data".into()),
         }
     );
     let chk = c.check.unwrap();
@@ -438,7 +440,10 @@ fn wrong_types() {
         &["not [[check]]"],
     );
     let e = s.error(&format!("{MINIMAL}[[run]]\n[[run]]\n[[run]]\n"));
-    assert!(e.starts_with("relay.toml:4:1: \"timeout\" must be"), "{e}");
+    assert!(
+        e.starts_with("relay.toml:4:1: there is only one [run] table"),
+        "{e}"
+    );
     let e = s.error(&format!("{MINIMAL}ready = 7000\n"));
     assert_msg(
         &e,
