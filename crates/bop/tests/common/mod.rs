@@ -32,6 +32,7 @@ pub fn tb(name: &str) -> &'static str {
         "tb-unix" => env!("CARGO_BIN_EXE_tb-unix"),
         "tb-threaded" => env!("CARGO_BIN_EXE_tb-threaded"),
         "tb-forking" => env!("CARGO_BIN_EXE_tb-forking"),
+        "tb-relay" => env!("CARGO_BIN_EXE_tb-relay"),
         other => panic!("unknown testbed {other}"),
     }
 }
