@@ -100,7 +100,8 @@ pub fn describe(
         dgram: socket.is_some_and(|s| s.ty == SockType::Dgram),
         ok: result.map(|r| match r {
             Ok(n) => !(op == "recv" && n == 0),
-            Err(_) => false,
+            // a non-blocking connect is under way: it counts as the connect
+            Err(errno) => op == "connect" && errno == libc::EINPROGRESS,
         }),
         len,
     }

@@ -635,22 +635,36 @@ impl Runner<'_> {
                 }
                 let mut sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
                 let applied = self.model.apply(tid, &sc, &mut self.probe);
-                let mut action = Action::Continue;
-                if self.has_faults {
-                    match self.fault_exit(tid, &sc, &applied) {
-                        Decision::Crash => {
-                            self.tracer.resume(tid, Action::Continue);
-                            return;
-                        }
-                        Decision::Fail(errno) => {
-                            // the program sees the reset: so does the trace
-                            sc.ret = Some(-(errno as i64));
-                            action = Action::Return(-(errno as i64));
-                        }
-                        _ => {}
-                    }
+                if !self.has_faults {
+                    self.record_call(tid, &sc, &applied, Some(args));
+                    self.tracer.resume(tid, Action::Continue);
+                    return;
                 }
+                let (d, fired, effects) = self.fault_exit(tid, &sc, &applied);
+                let mut action = Action::Continue;
+                match d {
+                    Decision::Crash => {
+                        // the event does not take effect: the fault takes its place
+                        let base = syscall_event(&sc, &applied);
+                        self.record_fired(tid, &fired, Some(base));
+                        if let Some(node) = self.node_of(tid) {
+                            self.crash(node);
+                        }
+                        self.apply_effects(effects);
+                        self.tracer.resume(tid, Action::Continue);
+                        return;
+                    }
+                    Decision::Fail(errno) => {
+                        // the program sees the reset: so does the trace
+                        sc.ret = Some(-(errno as i64));
+                        action = Action::Return(-(errno as i64));
+                    }
+                    _ => {}
+                }
+                // the call happened, then what it triggered
                 self.record_call(tid, &sc, &applied, Some(args));
+                self.record_fired(tid, &fired, None);
+                self.apply_effects(effects);
                 self.tracer.resume(tid, action);
             }
             Stop::NewTask {
@@ -710,7 +724,9 @@ impl Runner<'_> {
                 self.tracer.resume(tid, Action::Continue);
             }
             Stop::Exited { tid, tgid, exit } => {
-                if let Some(node) = self.node_of(tid) {
+                let node = self.node_of(tid);
+                let closed = self.model.exit(tid);
+                if let Some(node) = node {
                     let mut e = Event {
                         kind: "exit".into(),
                         ..Event::default()
@@ -719,12 +735,14 @@ impl Runner<'_> {
                         Exit::Code(c) => e.status = Some(c),
                         Exit::Signal(s) => e.signal = Some(signal_name(s).into()),
                     }
+                    if !closed.is_empty() {
+                        e.closes = Some(closed.iter().map(crate::record::sock_info).collect());
+                    }
                     self.emit(node, tgid, tid, e);
                     if tid == tgid && self.nodes[node].root == Some(tid) {
                         self.nodes[node].exit = Some(exit);
                     }
                 }
-                self.model.exit(tid);
                 let released = self.graph.thread_gone(tid);
                 self.write_events(released);
                 if tid == tgid {
@@ -867,23 +885,19 @@ impl Runner<'_> {
         d
     }
 
-    /// Asks the fault engine about a call that returned; records any injection.
-    fn fault_exit(&mut self, tid: i32, sc: &bop_syscalls::Syscall, applied: &Applied) -> Decision {
+    /// Asks the fault engine about a call that returned: its decision for the thread, the
+    /// injections and the effects (the caller records and applies them in causal order).
+    fn fault_exit(
+        &mut self,
+        tid: i32,
+        sc: &bop_syscalls::Syscall,
+        applied: &Applied,
+    ) -> (Decision, Vec<Fired>, Vec<Effect>) {
         let Some(node) = self.node_of(tid) else {
-            return Decision::Continue;
+            return (Decision::Continue, Vec::new(), Vec::new());
         };
         let info = inject::describe(&self.model, &self.node_names, node, sc, applied, None);
-        let (d, fired, effects) = self.faults.exit(&info.step(self.ts()));
-        if d == Decision::Crash {
-            // the event does not take effect: the fault takes its place
-            let base = syscall_event(sc, applied);
-            self.record_fired(tid, &fired, Some(base));
-            self.crash(node);
-        } else if !fired.is_empty() {
-            self.record_fired(tid, &fired, None);
-        }
-        self.apply_effects(effects);
-        d
+        self.faults.exit(&info.step(self.ts()))
     }
 
     /// Writes a fault event for each injection, on thread `tid` (or on the node's first
@@ -1210,9 +1224,9 @@ impl Runner<'_> {
             let by_bop = s.stopped_by_bop || s.crashed;
             match exit {
                 Exit::Code(0) => {}
-                // what runtimes exit with after SIGTERM/SIGKILL (128 + signal)
-                Exit::Code(143) | Exit::Code(137) | Exit::Code(130) if by_bop => {}
-                Exit::Signal(_) if by_bop => {}
+                // once bop has stopped a daemon, how it shuts down is its own business (JVMs
+                // exit 143, nats-server sometimes 1): only a daemon failing on its own fails
+                _ if by_bop => {}
                 Exit::Code(_) => {
                     return Some(format!("daemon {} {}", n.name, describe_exit(exit)));
                 }
@@ -1237,7 +1251,10 @@ impl Runner<'_> {
         cmd.args(&check.argv[1..])
             .current_dir(&check.cwd)
             .envs(self.bop_env())
-            .env("BOP_TRACE", &self.opts.trace)
+            .env(
+                "BOP_TRACE",
+                std::fs::canonicalize(&self.opts.trace).unwrap_or_else(|_| self.opts.trace.clone()),
+            )
             .stdin(std::process::Stdio::null());
         with_signals_unblocked(&mut cmd);
         let mut child = cmd

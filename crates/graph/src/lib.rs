@@ -295,8 +295,17 @@ impl Graph {
                             let k = key.clone();
                             if !force
                                 && self.may_come(|x| {
-                                    matches!(x.op.as_deref(), Some("close") | Some("shutdown"))
-                                        && send_key(x).as_ref() == Some(&k)
+                                    (matches!(x.op.as_deref(), Some("close") | Some("shutdown"))
+                                        && send_key(x).as_ref() == Some(&k))
+                                        || (x.kind == "exit"
+                                            && x.closes.iter().flatten().any(|s| {
+                                                send_key(&Event {
+                                                    sock: Some(s.clone()),
+                                                    ..Event::default()
+                                                })
+                                                .as_ref()
+                                                    == Some(&k)
+                                            }))
                                 })
                             {
                                 return None;
@@ -547,6 +556,18 @@ impl Graph {
             }
             ("exit", _) if e.tid == e.pid => {
                 self.exits.insert(e.pid, id);
+                // the sockets the exit closed end their streams: the peers' EOF or reset
+                for sock in e.closes.iter().flatten() {
+                    let as_event = Event {
+                        sock: Some(sock.clone()),
+                        ..Event::default()
+                    };
+                    if let Some(key) = send_key(&as_event) {
+                        if let Some(old) = self.fins.insert(key, id) {
+                            self.clocks.remove(&old);
+                        }
+                    }
+                }
                 keep = true;
             }
             _ => {}

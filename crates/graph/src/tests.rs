@@ -481,3 +481,16 @@ fn clocks_agree_with_the_transitive_closure_of_edges() {
         }
     }
 }
+
+#[test]
+fn an_exit_that_closes_a_socket_precedes_the_peers_eof() {
+    let (ca, sb) = (tcp(1, A, B), tcp(2, B, A));
+    let mut g = Graph::new();
+    let exit = Event {
+        closes: Some(vec![ca.clone()]),
+        signal: Some("SIGKILL".into()),
+        ..ev(10, "exit", None)
+    };
+    let out = feed(&mut g, vec![exit, recv(20, &sb, 0)]);
+    assert_eq!(edges(&out[1]), vec![(0, "eof".into(), None)]);
+}

@@ -254,16 +254,41 @@ impl Model {
         }
     }
 
-    /// Thread `tid` is gone; when it was its process's last, so is the process.
-    pub fn exit(&mut self, tid: i32) {
+    /// Thread `tid` is gone; when it was its process's last, so is the process. Returns the
+    /// sockets whose last reference went away with it (the kernel closes them: their peers
+    /// see EOF or a reset).
+    pub fn exit(&mut self, tid: i32) -> Vec<Socket> {
         let Some(tgid) = self.threads.remove(&tid) else {
-            return;
+            return Vec::new();
         };
-        if !self.threads.values().any(|&g| g == tgid) {
-            if let Some(p) = self.procs.remove(&tgid) {
-                self.release_table(p.table);
-            }
+        if self.threads.values().any(|&g| g == tgid) {
+            return Vec::new();
         }
+        let Some(p) = self.procs.remove(&tgid) else {
+            return Vec::new();
+        };
+        let held: Vec<u64> = self
+            .tables
+            .get(&p.table)
+            .map(|t| {
+                t.slots
+                    .values()
+                    .filter_map(|s| match s.object {
+                        Object::Socket(id) => Some(id),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.release_table(p.table);
+        let mut closed: Vec<Socket> = held
+            .into_iter()
+            .filter(|id| self.holders(*id).is_empty())
+            .filter_map(|id| self.sockets.get(&id).cloned())
+            .collect();
+        closed.sort_by_key(|s| s.id);
+        closed.dedup_by_key(|s| s.id);
+        closed
     }
 
     fn table_mut(&mut self, tid: i32) -> Option<(i32, &mut FdTable)> {

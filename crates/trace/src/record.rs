@@ -166,6 +166,10 @@ pub struct Event {
     /// sender bop did not see).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmatched: Option<u64>,
+    /// For a process's exit: the sockets whose last reference it closed (their peers see EOF
+    /// or a reset caused by this exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closes: Option<Vec<SockInfo>>,
 }
 
 /// A happens-before edge into an event, from the event with id `id`.
