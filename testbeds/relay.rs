@@ -81,7 +81,9 @@ fn main() {
             let (tries, timeout) = client_options(opts);
             client(parse_port(port), result, tries, timeout)
         }
-        ["udp-server", port, count] => run(udp_server(parse_port(port), number(count, "COUNT"))),
+        ["udp-server", port, count] => {
+            run(udp_server(parse_port(port), number(count, "COUNT")).inspect_err(|e| report(e)))
+        }
         ["udp-client", port, count, result] => {
             udp_client(parse_port(port), number(count, "COUNT"), result)
         }
@@ -90,15 +92,23 @@ fn main() {
     exit(code)
 }
 
-/// Exit status 0 for success; a message and 1 for an error.
+/// Exit status 0 for success; 1 for an error (already reported).
 fn run(r: Result<(), String>) -> i32 {
     match r {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("{PROG}: error: {e}");
-            1
-        }
+        Err(_) => 1,
     }
+}
+
+/// Reports an error on stderr in one write (a multi-part `eprintln!` can be cut short when
+/// the process is stopped right after its connections close).
+fn report(e: &str) {
+    note(&format!("{PROG}: error: {e}"));
+}
+
+/// A line on stderr, in one write.
+fn note(line: &str) {
+    let _ = io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -111,31 +121,53 @@ fn loopback(port: u16) -> SocketAddr {
 
 fn server(port: u16) -> Result<(), String> {
     let addr = loopback(port);
-    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .inspect_err(|e| report(e))?;
     let (mut conn, peer) = listener
         .accept()
-        .map_err(|e| format!("accepting on {addr}: {e}"))?;
-    set_io_timeouts(&conn)?;
+        .map_err(|e| format!("accepting on {addr}: {e}"))
+        .inspect_err(|e| report(e))?;
+    // errors are reported while the connection is still open
+    answer(&mut conn, peer).inspect_err(|e| report(e))?;
+    println!("{PROG} server: answered {peer} on {addr}");
+    Ok(())
+}
+
+fn answer(conn: &mut TcpStream, peer: SocketAddr) -> Result<(), String> {
+    set_io_timeouts(conn)?;
     let mut buf = [0u8; 8];
-    read_exact(&mut conn, &mut buf).map_err(|e| format!("reading the request of {peer}: {e}"))?;
+    read_exact(conn, &mut buf).map_err(|e| format!("reading the request of {peer}: {e}"))?;
     buf.reverse();
     conn.write_all(&buf)
         .map_err(|e| format!("answering {peer}: {e}"))?;
-    wait_close(&mut conn);
-    println!("{PROG} server: answered {peer} on {addr}");
+    wait_close(conn);
     Ok(())
 }
 
 fn relay(listen: u16, to: u16) -> Result<(), String> {
     let addr = loopback(listen);
     let server = loopback(to);
-    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .inspect_err(|e| report(e))?;
     let (mut conn, peer) = listener
         .accept()
-        .map_err(|e| format!("accepting on {addr}: {e}"))?;
-    set_io_timeouts(&conn)?;
+        .map_err(|e| format!("accepting on {addr}: {e}"))
+        .inspect_err(|e| report(e))?;
+    // errors are reported while the client's connection is still open: the client must not
+    // see the end of its connection (and bop stop the relay) before the message is out
+    let tries = forward(&mut conn, peer, server).inspect_err(|e| report(e))?;
+    println!("{PROG} relay: forwarded {peer} -> {server} ({tries} connect tries) and back");
+    Ok(())
+}
+
+/// Forwards one request from `conn` to the server and the answer back; returns the connect
+/// tries it took to reach the server.
+fn forward(conn: &mut TcpStream, peer: SocketAddr, server: SocketAddr) -> Result<u32, String> {
+    set_io_timeouts(conn)?;
     let mut buf = [0u8; 8];
-    read_exact(&mut conn, &mut buf).map_err(|e| format!("reading the request of {peer}: {e}"))?;
+    read_exact(conn, &mut buf).map_err(|e| format!("reading the request of {peer}: {e}"))?;
     let (mut up, tries) = dial(server, RELAY_TRIES)
         .map_err(|e| format!("cannot connect to the server {server}: {e}"))?;
     set_io_timeouts(&up)?;
@@ -145,9 +177,8 @@ fn relay(listen: u16, to: u16) -> Result<(), String> {
     drop(up);
     conn.write_all(&buf)
         .map_err(|e| format!("answering {peer}: {e}"))?;
-    wait_close(&mut conn);
-    println!("{PROG} relay: forwarded {peer} -> {server} ({tries} connect tries) and back");
-    Ok(())
+    wait_close(conn);
+    Ok(tries)
 }
 
 /// Reads exactly `buf.len()` bytes; end of stream is an error.
@@ -240,7 +271,7 @@ impl Outcome {
 
 /// What a failed send or receive means to the client.
 fn failure(e: &io::Error, what: &str) -> Outcome {
-    eprintln!("{PROG} client: {what}: {e}");
+    note(&format!("{PROG} client: {what}: {e}"));
     match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => Outcome::Timeout,
         ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => Outcome::Reset,
@@ -275,7 +306,7 @@ fn client(port: u16, result: &str, tries: u32, timeout: Duration) -> i32 {
     let line = outcome.line();
     println!("{PROG} client: {line}");
     if let Err(e) = std::fs::write(result, format!("{line}\n")) {
-        eprintln!("{PROG}: error: cannot write {result}: {e}");
+        report(&format!("cannot write {result}: {e}"));
         return 1;
     }
     outcome.code()
@@ -285,7 +316,7 @@ fn exchange(addr: SocketAddr, tries: u32, timeout: Duration) -> Outcome {
     let (mut s, attempts) = match dial(addr, tries) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("{PROG} client: cannot connect to {addr}: {e}");
+            note(&format!("{PROG} client: cannot connect to {addr}: {e}"));
             return Outcome::NoConnect;
         }
     };
@@ -302,12 +333,14 @@ fn exchange(addr: SocketAddr, tries: u32, timeout: Duration) -> Outcome {
             return Outcome::Timeout;
         }
         if let Err(e) = s.set_read_timeout(Some(left)) {
-            eprintln!("{PROG} client: cannot set the read timeout: {e}");
+            note(&format!("{PROG} client: cannot set the read timeout: {e}"));
             return Outcome::Eof;
         }
         match s.read(&mut buf[got..]) {
             Ok(0) => {
-                eprintln!("{PROG} client: the relay closed the connection after {got} bytes");
+                note(&format!(
+                    "{PROG} client: the relay closed the connection after {got} bytes"
+                ));
                 return Outcome::Eof;
             }
             Ok(n) => got += n,
@@ -317,11 +350,11 @@ fn exchange(addr: SocketAddr, tries: u32, timeout: Duration) -> Outcome {
     }
     let rtt_ms = t0.elapsed().as_millis();
     if &buf != ANSWER {
-        eprintln!(
+        note(&format!(
             "{PROG} client: the answer is {:?}, expected {:?}",
             String::from_utf8_lossy(&buf),
             String::from_utf8_lossy(ANSWER)
-        );
+        ));
         return Outcome::Wrong;
     }
     drop(s);
@@ -360,7 +393,7 @@ fn udp_client(port: u16, count: u64, result: &str) -> i32 {
     let sock = match UdpSocket::bind(loopback(0)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{PROG}: error: cannot bind a UDP socket: {e}");
+            report(&format!("cannot bind a UDP socket: {e}"));
             return 1;
         }
     };
@@ -370,7 +403,7 @@ fn udp_client(port: u16, count: u64, result: &str) -> i32 {
         let request = format!("request {k}");
         let answer = format!("re: {request}");
         if let Err(e) = sock.send_to(request.as_bytes(), server) {
-            eprintln!("{PROG} udp-client: sending datagram {k}: {e}");
+            note(&format!("{PROG} udp-client: sending datagram {k}: {e}"));
             continue;
         }
         let deadline = Instant::now() + UDP_WAIT;
@@ -393,7 +426,7 @@ fn udp_client(port: u16, count: u64, result: &str) -> i32 {
     let line = format!("got={got} of {count}");
     println!("{PROG} udp-client: {line}");
     if let Err(e) = std::fs::write(result, format!("{line}\n")) {
-        eprintln!("{PROG}: error: cannot write {result}: {e}");
+        report(&format!("cannot write {result}: {e}"));
         return 1;
     }
     if got == count {

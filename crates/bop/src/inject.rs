@@ -108,7 +108,12 @@ pub fn describe(
 }
 
 /// The trace event of an injection.
-pub fn fault_event(f: &Fired, rule_text: &str, base: Option<bop_trace::Event>) -> bop_trace::Event {
+pub fn fault_event(
+    f: &Fired,
+    rule_text: &str,
+    base: Option<bop_trace::Event>,
+    lost: Option<u64>,
+) -> bop_trace::Event {
     let mut e = base.unwrap_or_default();
     e.kind = "fault".into();
     e.op = Some(f.what.clone());
@@ -116,10 +121,12 @@ pub fn fault_event(f: &Fired, rule_text: &str, base: Option<bop_trace::Event>) -
         Some(p) => format!("{rule_text} [{} {} {p}]", f.what, f.node),
         None => format!("{rule_text} [{} {}]", f.what, f.node),
     });
-    // an injected call did not happen: no result, no bytes moved
+    // an injected call did not happen: no result, no bytes moved (a lost send says, in
+    // `bytes`, how many bytes it was to send)
     e.ret = None;
     e.errno = None;
     e.unmatched = None;
+    e.bytes = lost;
     e
 }
 
@@ -139,20 +146,42 @@ pub fn wake(model: &Model, conn: &str) {
     }
 }
 
-fn shutdown_remote(pid: i32, fd: i32) {
-    // SAFETY: pidfd_open/pidfd_getfd return new fds or -1; we own and close them.
+/// A duplicate of a tracee's fd, held by bop (pidfd_getfd).
+pub fn take_copy(pid: i32, fd: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open/pidfd_getfd return new fds or -1; we own what they return.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
         if pidfd < 0 {
-            return;
+            return None;
         }
         let pidfd = OwnedFd::from_raw_fd(pidfd);
         let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) as i32;
-        if dup < 0 {
-            return;
-        }
-        let dup = OwnedFd::from_raw_fd(dup);
-        libc::shutdown(dup.as_raw_fd(), libc::SHUT_RDWR);
+        (dup >= 0).then(|| OwnedFd::from_raw_fd(dup))
+    }
+}
+
+/// Makes closing `fd` (the last reference to its socket) reset the connection.
+pub fn reset_on_close(fd: &OwnedFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt with a valid linger struct on our own fd.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+fn shutdown_remote(pid: i32, fd: i32) {
+    if let Some(dup) = take_copy(pid, fd) {
+        // SAFETY: shutdown on our own duplicate: it acts on the shared socket.
+        unsafe { libc::shutdown(dup.as_raw_fd(), libc::SHUT_RDWR) };
     }
 }
 

@@ -176,6 +176,9 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> i32 {
+    let msg = msg.to_string();
+    // messages that already say they are errors (the fault parser's) get one prefix
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
     eprintln!("bop: error: {msg}");
     2
 }

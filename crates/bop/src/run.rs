@@ -113,10 +113,17 @@ struct Runner<'a> {
     has_faults: bool,
     /// threads held by a fault (delay, connect timeout): until, tid, then what, the call
     held: Vec<(u64, i32, Decision, i64, [u64; 6])>,
-    /// threads whose current call a fault skipped: their exit is not the call's
+    /// threads whose current send a fault dropped: its exit is not recorded as a send (the
+    /// bytes never left; the fault event says what happened)
     injected: BTreeSet<i32>,
     /// paused nodes and until when
     pauses: HashMap<usize, u64>,
+    /// fault events of nodes not started yet, written on their first process
+    unhomed: Vec<(usize, Event)>,
+    /// sockets bop keeps open so that a close does not cross a partition, by connection
+    kept: HashMap<String, Vec<std::os::fd::OwnedFd>>,
+    /// injections and effects a thread's current call triggered, due when it completes
+    deferred: HashMap<i32, (Vec<Fired>, Vec<Effect>)>,
     node_names: Vec<String>,
     /// the run's fresh scratch directory (BOP_RUN_DIR)
     run_dir: PathBuf,
@@ -164,6 +171,9 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         held: Vec::new(),
         injected: BTreeSet::new(),
         pauses: HashMap::new(),
+        deferred: HashMap::new(),
+        kept: HashMap::new(),
+        unhomed: Vec::new(),
         node_names: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
         run_dir,
     };
@@ -373,6 +383,13 @@ impl Runner<'_> {
                 ..Event::default()
             },
         );
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unhomed)
+            .into_iter()
+            .partition(|(n, _)| *n == i);
+        self.unhomed = others;
+        for (_, e) in mine {
+            self.emit(i, pid, pid, e);
+        }
         Ok(())
     }
 
@@ -665,6 +682,7 @@ impl Runner<'_> {
                 self.record_call(tid, &sc, &applied, Some(args));
                 self.record_fired(tid, &fired, None);
                 self.apply_effects(effects);
+                self.run_deferred(tid);
                 self.tracer.resume(tid, action);
             }
             Stop::NewTask {
@@ -721,6 +739,13 @@ impl Runner<'_> {
                     };
                     self.emit(node, pid, tid, e);
                 }
+                self.tracer.resume(tid, Action::Continue);
+            }
+            Stop::Exiting { tid, tgid, .. } => {
+                self.run_deferred(tid);
+                // the process's files are not closed yet: a peer's EOF observed from now on
+                // waits in the graph for this exit
+                self.announce_exit(tid, tgid);
                 self.tracer.resume(tid, Action::Continue);
             }
             Stop::Exited { tid, tgid, exit } => {
@@ -787,7 +812,7 @@ impl Runner<'_> {
         match d {
             Decision::Continue => self.entry_go(tid, nr, args),
             Decision::Fail(errno) => {
-                self.injected.insert(tid);
+                // the call is recorded as the program sees it: failed with that errno
                 self.tracer.resume(tid, Action::Fail(errno));
             }
             Decision::Fake(ret) => {
@@ -873,14 +898,30 @@ impl Runner<'_> {
         let len = bop_syscalls::requested_len(nr, args, &mut mem);
         let info = inject::describe(&self.model, &self.node_names, node, &sc, &applied, len);
         let (d, fired) = self.faults.entry(&info.step(self.ts()));
+        let armed = self.faults.take_armed();
+        if !armed.0.is_empty() || !armed.1.is_empty() {
+            // what this call triggers is recorded and done once the call completed
+            self.deferred.insert(tid, armed);
+        }
         if !fired.is_empty() {
             let base = syscall_event(&sc, &applied);
-            self.record_fired(tid, &fired, Some(base));
+            self.record_fired_lost(tid, &fired, Some(base), len);
         }
         let effects = self.faults.take_effects();
         self.apply_effects(effects);
         if d == Decision::Crash {
             self.crash(node);
+        }
+        if d == Decision::Continue {
+            if let (Call::Close { fd }, Some(conn)) = (&sc.call, info.conn.clone()) {
+                if self.faults.hides_close(&info.step(self.ts())) {
+                    // bop keeps the socket open: no FIN crosses the partition
+                    let pid = self.model.tgid(tid).unwrap_or(tid);
+                    if let Some(dup) = inject::take_copy(pid, *fd) {
+                        self.kept.entry(conn).or_default().push(dup);
+                    }
+                }
+            }
         }
         d
     }
@@ -903,6 +944,17 @@ impl Runner<'_> {
     /// Writes a fault event for each injection, on thread `tid` (or on the node's first
     /// process when no thread of it is at hand).
     fn record_fired(&mut self, tid: i32, fired: &[Fired], base: Option<Event>) {
+        self.record_fired_lost(tid, fired, base, None)
+    }
+
+    /// [`Runner::record_fired`], for a send whose `lost` bytes never left.
+    fn record_fired_lost(
+        &mut self,
+        tid: i32,
+        fired: &[Fired],
+        base: Option<Event>,
+        lost: Option<u64>,
+    ) {
         for f in fired {
             let text = self
                 .opts
@@ -910,17 +962,18 @@ impl Runner<'_> {
                 .get(f.rule)
                 .map(|(t, _)| t.clone())
                 .unwrap_or_default();
-            let e = inject::fault_event(f, &text, base.clone());
+            let lost = lost.filter(|_| matches!(f.what.as_str(), "drop" | "partition"));
+            let e = inject::fault_event(f, &text, base.clone(), lost);
             let node = self.node_names.iter().position(|n| *n == f.node);
             let here = self.node_of(tid).filter(|n| Some(*n) == node || tid > 0);
             match (here, self.model.tgid(tid)) {
                 (Some(n), Some(pid)) if tid > 0 => self.emit(n, pid, tid, e),
                 _ => {
                     if let Some(n) = node {
-                        if let Some(root) =
-                            self.alive_pids(n).first().copied().or(self.nodes[n].root)
-                        {
-                            self.emit(n, root, root, e);
+                        match self.alive_pids(n).first().copied().or(self.nodes[n].root) {
+                            Some(root) => self.emit(n, root, root, e),
+                            // the node has not started yet: its first process will carry it
+                            None => self.unhomed.push((n, e)),
                         }
                     }
                 }
@@ -928,10 +981,47 @@ impl Runner<'_> {
         }
     }
 
+    /// Lets go of the sockets bop kept open for a connection: reset, as TCP would after a
+    /// partition (SO_LINGER 0 makes the close send RST).
+    fn release_kept(&mut self, conn: &str) {
+        for fd in self.kept.remove(conn).unwrap_or_default() {
+            inject::reset_on_close(&fd);
+        }
+    }
+
+    /// Records and carries out what `tid`'s last call triggered (an `after X.send(Y)` rule).
+    fn run_deferred(&mut self, tid: i32) {
+        if let Some((fired, effects)) = self.deferred.remove(&tid) {
+            self.record_fired(tid, &fired, None);
+            self.apply_effects(effects);
+        }
+    }
+
+    /// Tells the graph that `tid`'s process is ending and which sockets its end will close.
+    fn announce_exit(&mut self, tid: i32, tgid: i32) {
+        if tid != tgid && !self.model.is_last_thread(tid) {
+            return;
+        }
+        let closes = self.model.closed_by_exit_of(tgid);
+        if closes.is_empty() {
+            return;
+        }
+        let e = Event {
+            kind: "exit".into(),
+            pid: tgid,
+            tid,
+            closes: Some(closes.iter().map(crate::record::sock_info).collect()),
+            ..Event::default()
+        };
+        self.graph.begin(tid, e);
+    }
+
     /// SIGKILLs every process of a node (a crash fault).
     fn crash(&mut self, node: usize) {
         self.nodes[node].crashed = true;
         for p in self.alive_pids(node) {
+            // a killed task may not stop at its exit event: announce its end now
+            self.announce_exit(p, p);
             // SAFETY: signalling a traced process.
             unsafe { libc::kill(p, libc::SIGKILL) };
         }
@@ -964,12 +1054,14 @@ impl Runner<'_> {
                         self.faults.mark_reset(conns.clone());
                         for c in &conns {
                             inject::wake(&self.model, c);
+                            self.release_kept(c);
                         }
                     }
                 }
                 Effect::Wake(conns) => {
                     for c in &conns {
                         inject::wake(&self.model, c);
+                        self.release_kept(c);
                     }
                 }
                 Effect::Restart(name) => {
@@ -1095,6 +1187,10 @@ impl Runner<'_> {
                 logs.extend(c.files.iter().cloned());
                 c.join();
             }
+        }
+        let kept: Vec<String> = self.kept.keys().cloned().collect();
+        for c in kept {
+            self.release_kept(&c);
         }
         let released = self.graph.finish();
         self.write_events(released);

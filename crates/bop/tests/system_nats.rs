@@ -167,7 +167,11 @@ fn assert_good_run(run: &BopRun) -> (Trace, serde_json::Value) {
         assert!(!o.stopped_by_bop, "{n} was stopped by bop\n{diag}");
     }
     for n in ["n1", "n2", "n3"] {
-        assert_eq!(pids_of(&t, n).len(), 1, "{n}: one nats-server process\n{diag}");
+        assert_eq!(
+            pids_of(&t, n).len(),
+            1,
+            "{n}: one nats-server process\n{diag}"
+        );
         assert!(
             tids_of(&t, n).len() > 2,
             "{n}: nats-server runs several threads\n{diag}"

@@ -103,12 +103,14 @@ pub struct Engine {
     cut: HashMap<String, usize>,
     /// connections whose next call fails (reset)
     reset: HashSet<String>,
-    /// pending restarts: run time → node
-    restarts: BTreeMap<u64, Vec<String>>,
+    /// pending restarts: run time → (rule, node)
+    restarts: BTreeMap<u64, Vec<(usize, String)>>,
     /// nodes paused until
     paused: HashMap<String, u64>,
     /// effects decided at an entry, not yet handed out
     pending: Vec<Effect>,
+    /// what a send's `after` trigger started, to hand out once the send completed
+    armed: (Vec<Fired>, Vec<Effect>),
 }
 
 fn ns(d: Duration) -> u64 {
@@ -152,12 +154,11 @@ impl Engine {
                 fired: 0,
             })
             .collect::<Vec<_>>();
-        let mut e = Engine {
+        // rules without a trigger start at the first `tick`, which reports them
+        Engine {
             rules,
             ..Engine::default()
-        };
-        e.tick(0);
-        e
+        }
     }
 
     /// The rules and how often each fired.
@@ -269,7 +270,8 @@ impl Engine {
         self.paused.retain(|_, &mut u| u > now);
         let due: Vec<u64> = self.restarts.range(..=now).map(|(&t, _)| t).collect();
         for t in due {
-            for node in self.restarts.remove(&t).unwrap_or_default() {
+            for (i, node) in self.restarts.remove(&t).unwrap_or_default() {
+                fired.push(self.fire(i, &node, "restart", None));
                 effects.push(Effect::Restart(node));
             }
         }
@@ -322,16 +324,15 @@ impl Engine {
     /// A node died (crashed by a rule, or otherwise) at `now`: schedules its restart if a
     /// `restart NODE after D` rule asks for one.
     pub fn node_died(&mut self, node: &str, now: u64) {
-        for s in &mut self.rules {
+        for (i, s) in self.rules.iter().enumerate() {
             if let (Action::Restart { node: n }, Some(Trigger::After(When::Time(d)))) =
                 (&s.rule.action, &s.rule.trigger)
             {
                 if n == node && !s.done {
-                    s.fired += 1;
                     self.restarts
                         .entry(now + ns(*d))
                         .or_default()
-                        .push(node.to_string());
+                        .push((i, node.to_string()));
                 }
             }
         }
@@ -352,6 +353,63 @@ impl Engine {
 
     /// A thread is at the entry of a traced call.
     pub fn entry(&mut self, s: &Step) -> (Decision, Vec<Fired>) {
+        let (d, fired) = self.entry_decide(s);
+        // `after X.send(Y)#N`: the rule takes effect as the message leaves, so that nothing
+        // the peer does in answer can get ahead of it; the message itself goes through. Its
+        // injections and effects wait for the call to complete ([`Engine::take_armed`]).
+        let goes = matches!(&d, Decision::Continue)
+            || matches!(&d, Decision::Hold(_, then) if **then == Decision::Continue);
+        if goes && s.op == "send" {
+            for i in 0..self.rules.len() {
+                let st = &self.rules[i];
+                if st.done || st.since.is_some() {
+                    continue;
+                }
+                let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
+                    continue;
+                };
+                if p.op != "send" || !pat_matches(p, s) {
+                    continue;
+                }
+                let want = p.nth.unwrap_or(1);
+                self.rules[i].seen += 1;
+                if self.rules[i].seen == want {
+                    let (e, f) = self.start(i, s.now, Some(s.node));
+                    self.armed.0.extend(f);
+                    self.armed.1.extend(e);
+                }
+            }
+        }
+        (d, fired)
+    }
+
+    /// Whether a `close` must not be seen by the peer: its connection lost bytes, or a
+    /// partition separates the two ends. (The run loop keeps the socket open in bop, so no FIN
+    /// leaves; the connection is reset when the partition heals or the run ends.)
+    pub fn hides_close(&self, s: &Step) -> bool {
+        if !matches!(s.op, "close" | "shutdown") {
+            return false;
+        }
+        if s.conn.is_some_and(|c| self.cut.contains_key(c)) {
+            return true;
+        }
+        let Some(peer) = s.peer else {
+            return false;
+        };
+        (0..self.rules.len()).any(|i| {
+            self.active(i, s.now)
+                && matches!(self.rules[i].rule.action, Action::Partition { .. })
+                && (self.partitioned(i, s.node, peer) || self.partitioned(i, peer, s.node))
+        })
+    }
+
+    /// Injections and effects of rules the call at the last [`Engine::entry`] triggered, to
+    /// be recorded and carried out once that call has completed.
+    pub fn take_armed(&mut self) -> (Vec<Fired>, Vec<Effect>) {
+        std::mem::take(&mut self.armed)
+    }
+
+    fn entry_decide(&mut self, s: &Step) -> (Decision, Vec<Fired>) {
         let mut fired = Vec::new();
         let conn = s.conn;
         // a reset connection: every call fails
@@ -394,6 +452,9 @@ impl Engine {
         let Some(peer) = s.peer else {
             return (Decision::Continue, fired);
         };
+        if s.op == "shutdown" && self.hides_close(s) {
+            return (Decision::Fake(0), fired);
+        }
         match s.op {
             "connect" => {
                 for i in 0..self.rules.len() {
@@ -556,7 +617,8 @@ impl Engine {
                 let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
                     continue;
                 };
-                if !pat_matches(p, s) {
+                // sends are counted at their entry (see `entry`)
+                if p.op == "send" || !pat_matches(p, s) {
                     continue;
                 }
                 let want = p.nth.unwrap_or(1);
@@ -586,6 +648,13 @@ const ETIMEDOUT: i32 = 110;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An engine whose untriggered rules are in force (the run loop ticks at its start).
+    fn started(rules: Vec<Rule>) -> Engine {
+        let mut e = Engine::new(rules);
+        e.tick(0);
+        e
+    }
 
     fn link(a: &str, b: &str, both: bool) -> Link {
         Link {
@@ -618,7 +687,7 @@ mod tests {
 
     #[test]
     fn partition_after_a_send_delivers_it_and_cuts_what_follows() {
-        let mut e = Engine::new(vec![Rule {
+        let mut e = started(vec![Rule {
             action: Action::Partition {
                 a: vec!["relay".into()],
                 b: vec!["server".into()],
@@ -639,13 +708,16 @@ mod tests {
             Decision::Continue,
             "the triggering send goes through"
         );
+        // the rule is in force from the send's entry; its injection is reported once the
+        // send completed
+        let (fired, _) = e.take_armed();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].what, "partition");
         let done = Step {
             ok: Some(true),
             ..s.clone()
         };
-        let (_, fired, _) = e.exit(&done);
-        assert_eq!(fired.len(), 1);
-        assert_eq!(fired[0].what, "partition");
+        assert!(e.exit(&done).1.is_empty(), "not counted twice");
         // the answer from the server is lost, and so is anything else on the link
         assert_eq!(
             e.entry(&step("server", "send", "relay", "c1")).0,
@@ -664,7 +736,7 @@ mod tests {
 
     #[test]
     fn a_timed_partition_heals_and_resets_the_cut_connections() {
-        let mut e = Engine::new(vec![Rule {
+        let mut e = started(vec![Rule {
             action: Action::Partition {
                 a: vec!["a".into()],
                 b: vec!["b".into()],
@@ -706,7 +778,7 @@ mod tests {
 
     #[test]
     fn drop_the_nth_message_only_but_the_stream_stays_cut() {
-        let mut e = Engine::new(vec![Rule {
+        let mut e = started(vec![Rule {
             action: Action::Drop {
                 link: link("c", "s", false),
                 nth: Some(2),
@@ -726,7 +798,7 @@ mod tests {
         let mut d = step("c", "send", "s", "");
         d.conn = None;
         d.dgram = true;
-        let mut e2 = Engine::new(e.rules.iter().map(|s| s.rule.clone()).collect());
+        let mut e2 = started(e.rules.iter().map(|s| s.rule.clone()).collect());
         assert_eq!(e2.entry(&d).0, Decision::Continue);
         assert_eq!(e2.entry(&d).0, Decision::Fake(8));
         assert_eq!(
@@ -748,7 +820,7 @@ mod tests {
             trigger: None,
         };
         let run = || {
-            let mut e = Engine::new(vec![rule.clone()]);
+            let mut e = started(vec![rule.clone()]);
             let mut d = step("a", "send", "b", "");
             d.conn = None;
             d.dgram = true;
@@ -764,7 +836,7 @@ mod tests {
 
     #[test]
     fn crash_at_a_receive_replaces_it_and_restart_follows() {
-        let mut e = Engine::new(vec![
+        let mut e = started(vec![
             Rule {
                 action: Action::Crash { node: "s".into() },
                 trigger: Some(Trigger::At(When::Event(ev(
@@ -793,7 +865,7 @@ mod tests {
 
     #[test]
     fn fail_the_first_connect_only() {
-        let mut e = Engine::new(vec![Rule {
+        let mut e = started(vec![Rule {
             action: Action::Fail {
                 event: ev("c", "connect", Some("r"), Some(1)),
                 errno: ECONNREFUSED,
@@ -808,7 +880,7 @@ mod tests {
 
     #[test]
     fn delay_holds_the_sender() {
-        let mut e = Engine::new(vec![Rule {
+        let mut e = started(vec![Rule {
             action: Action::Delay {
                 link: link("c", "r", false),
                 by: Duration::from_millis(300),
@@ -826,7 +898,7 @@ mod tests {
 
     #[test]
     fn reset_and_pause_are_effects_of_after_triggers() {
-        let mut e = Engine::new(vec![
+        let mut e = started(vec![
             Rule {
                 action: Action::Reset {
                     link: link("c", "r", true),
@@ -851,11 +923,9 @@ mod tests {
                 )))),
             },
         ]);
-        let s = Step {
-            ok: Some(true),
-            ..step("c", "send", "r", "k")
-        };
-        let (_, _, eff) = e.exit(&s);
+        let s = step("c", "send", "r", "k");
+        assert_eq!(e.entry(&s).0, Decision::Continue);
+        let (_, eff) = e.take_armed();
         assert_eq!(eff, vec![Effect::ResetLink("c".into(), "r".into(), true)]);
         e.mark_reset(["k".to_string()]);
         assert_eq!(

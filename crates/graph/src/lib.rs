@@ -554,8 +554,10 @@ impl Graph {
                     keep = true;
                 }
             }
-            ("exit", _) if e.tid == e.pid => {
-                self.exits.insert(e.pid, id);
+            ("exit", _) => {
+                if e.tid == e.pid {
+                    self.exits.insert(e.pid, id);
+                }
                 // the sockets the exit closed end their streams: the peers' EOF or reset
                 for sock in e.closes.iter().flatten() {
                     let as_event = Event {

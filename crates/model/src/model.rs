@@ -254,6 +254,43 @@ impl Model {
         }
     }
 
+    /// The sockets the kernel will close when process `pid` ends: those only it holds.
+    pub fn closed_by_exit_of(&self, pid: i32) -> Vec<Socket> {
+        let Some(p) = self.procs.get(&pid) else {
+            return Vec::new();
+        };
+        let Some(t) = self.tables.get(&p.table) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u64> = t
+            .slots
+            .values()
+            .filter_map(|s| match s.object {
+                Object::Socket(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .filter(|id| {
+                self.holders(*id).iter().all(|(holder, _)| {
+                    // held only through this process's table (or one it shares)
+                    self.procs.get(holder).map(|h| h.table) == Some(p.table)
+                })
+            })
+            .filter_map(|id| self.sockets.get(&id).cloned())
+            .collect()
+    }
+
+    /// Whether `tid` is the last thread of its process the model knows.
+    pub fn is_last_thread(&self, tid: i32) -> bool {
+        let Some(&tgid) = self.threads.get(&tid) else {
+            return false;
+        };
+        !self.threads.iter().any(|(&t, &g)| g == tgid && t != tid)
+    }
+
     /// Thread `tid` is gone; when it was its process's last, so is the process. Returns the
     /// sockets whose last reference went away with it (the kernel closes them: their peers
     /// see EOF or a reset).

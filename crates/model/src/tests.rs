@@ -1602,10 +1602,24 @@ fn exit_reports_the_sockets_whose_last_reference_it_closed() {
     m.add_process(10, 0);
     k.set(10, 3, Probed::Socket(tcp(100)));
     k.set(10, 4, Probed::Socket(tcp(101)));
-    m.apply(10, &done("socket", socket_call(libc::AF_INET, libc::SOCK_STREAM), 3), &mut k);
-    m.apply(10, &done("socket", socket_call(libc::AF_INET, libc::SOCK_STREAM), 4), &mut k);
+    m.apply(
+        10,
+        &done("socket", socket_call(libc::AF_INET, libc::SOCK_STREAM), 3),
+        &mut k,
+    );
+    m.apply(
+        10,
+        &done("socket", socket_call(libc::AF_INET, libc::SOCK_STREAM), 4),
+        &mut k,
+    );
     // a child gets a copy of the table; it closes 100 but keeps 101
-    m.new_task(10, 11, TaskKind::Process { shares_files: false });
+    m.new_task(
+        10,
+        11,
+        TaskKind::Process {
+            shares_files: false,
+        },
+    );
     m.apply(11, &entered("close", Call::Close { fd: 3 }), &mut k);
     let ids = |v: Vec<Socket>| v.iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(ids(m.exit(10)), vec![100], "101 is still open in the child");

@@ -97,6 +97,9 @@ pub enum Event {
     Exec { tid: i32, former: i32 },
     /// A signal is about to be delivered to `tid`; resuming delivers it.
     Signal { tid: i32, sig: i32 },
+    /// Thread `tid` of process `tgid` is about to exit (it has not released its files yet:
+    /// peers have not seen its sockets close). Resume it to let it go.
+    Exiting { tid: i32, tgid: i32, exit: Exit },
     /// Thread `tid` of process `tgid` is gone (not stopped; do not resume).
     Exited { tid: i32, tgid: i32, exit: Exit },
     /// bop itself received SIGINT, SIGTERM or SIGHUP.
@@ -406,10 +409,29 @@ impl Tracer {
                 self.queue.push_back(Event::Exec { tid, former });
             }
             libc::PTRACE_EVENT_EXIT => {
-                self.threads
-                    .entry(tid)
-                    .and_modify(|t| t.stop = StopKind::Other);
-                self.resume(tid, Action::Continue);
+                // The thread is dying (exit_group, a fatal signal). A call it was inside may
+                // have done its work already: its exit stop will never come, but its result is
+                // in rax (-ENOSYS: it never ran).
+                let pending = self.threads.get_mut(&tid).and_then(|t| {
+                    t.stop = StopKind::Other;
+                    t.set_ret = None;
+                    t.pending.take()
+                });
+                if let (Some((nr, args)), Some(regs)) = (pending, get_regs(tid)) {
+                    let ret = regs.rax as i64;
+                    if ret != -(libc::ENOSYS as i64) {
+                        self.queue
+                            .push_back(Event::SyscallExit { tid, nr, args, ret });
+                    }
+                }
+                let tgid = self.threads.get(&tid).map(|t| t.tgid).unwrap_or(tid);
+                let status = geteventmsg(tid).map(|m| m as i32).unwrap_or(0);
+                let exit = if libc::WIFSIGNALED(status) {
+                    Exit::Signal(libc::WTERMSIG(status))
+                } else {
+                    Exit::Code(libc::WEXITSTATUS(status))
+                };
+                self.queue.push_back(Event::Exiting { tid, tgid, exit });
             }
             PTRACE_EVENT_STOP => {
                 if matches!(

@@ -60,7 +60,9 @@ fn follows_a_shell_pipeline() {
                 execs += 1;
                 t.resume(tid, Action::Continue)
             }
-            Event::Signal { tid, .. } => t.resume(tid, Action::Continue),
+            Event::Signal { tid, .. } | Event::Exiting { tid, .. } => {
+                t.resume(tid, Action::Continue)
+            }
             Event::Exited { tid, exit, .. } => {
                 if tid == pid {
                     root_exit = Some(exit);
@@ -103,7 +105,8 @@ fn a_failed_call_returns_the_injected_errno() {
             Event::SyscallEntry { tid, .. }
             | Event::SyscallExit { tid, .. }
             | Event::Exec { tid, .. }
-            | Event::Signal { tid, .. } => t.resume(tid, Action::Continue),
+            | Event::Signal { tid, .. }
+            | Event::Exiting { tid, .. } => t.resume(tid, Action::Continue),
             Event::NewTask { parent, .. } => t.resume(parent, Action::Continue),
             Event::Exited { exit, .. } => code = Some(exit),
             Event::NoTracees => break,

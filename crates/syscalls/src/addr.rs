@@ -84,7 +84,9 @@ pub(crate) const SOCKADDR_MAX: usize = 128;
 ///
 /// - `AF_INET`: `sockaddr_in` (at least 8 bytes: family, big-endian port, address).
 /// - `AF_INET6`: `sockaddr_in6` (at least 24 bytes; the scope id is kept when the 28-byte
-///   form gives a non-zero one; the flow label is dropped).
+///   form gives a non-zero one; the flow label is dropped). An IPv4-mapped address
+///   (`::ffff:a.b.c.d`) becomes the IPv4 address, so that both ends of a connection between a
+///   dual-stack and an IPv4 socket name it alike.
 /// - `AF_UNIX`: 2 bytes (the family only) is the unnamed address `Unix("")`; a `sun_path`
 ///   starting with a NUL byte is an abstract name, `@` followed by all the remaining bytes up
 ///   to the length (invalid UTF-8 replaced by U+FFFD); otherwise the path up to the first NUL.
@@ -109,11 +111,14 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Option<SockAddr> {
                 .get(24..28)
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u32::from_ne_bytes);
+            let ip = Ipv6Addr::from(ip);
+            // an IPv4-mapped address (a dual-stack socket talking IPv4, as Java's are) is
+            // written in its IPv4 form, so both ends of a connection name it alike
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return Some(SockAddr::Inet(SocketAddr::V4(SocketAddrV4::new(v4, port))));
+            }
             Some(SockAddr::Inet(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(ip),
-                port,
-                0,
-                scope_id,
+                ip, port, 0, scope_id,
             ))))
         }
         libc::AF_UNIX => {

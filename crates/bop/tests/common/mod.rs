@@ -856,3 +856,599 @@ pub fn assert_stats_match_footer(run: &BopRun) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runs with extra arguments (fault rules), bop stats --json, fault events
+// ---------------------------------------------------------------------------------------------
+
+impl Sandbox {
+    /// `bop run CLUSTER --trace TRACE -q EXTRA...` with the cluster file text `toml`.
+    pub fn run_cluster_with(&self, name: &str, toml: &str, extra: &[String]) -> BopRun {
+        let cluster = self.write(&format!("{name}.toml"), toml);
+        let trace = self.join(&format!("{name}.jsonl"));
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            cluster.display().to_string(),
+            "--trace".into(),
+            trace.display().to_string(),
+            "-q".into(),
+        ];
+        args.extend(extra.iter().cloned());
+        self.bop(name, &args, Some(trace))
+    }
+}
+
+/// `--fault RULE` for each rule.
+pub fn fault_args(rules: &[&str]) -> Vec<String> {
+    rules
+        .iter()
+        .flat_map(|r| ["--fault".to_string(), r.to_string()])
+        .collect()
+}
+
+/// `bop stats TRACE --json`, parsed.
+pub fn stats_json(trace: &Path) -> serde_json::Value {
+    let out = Command::new(bop_exe())
+        .args(["stats", &trace.display().to_string(), "--json"])
+        .output()
+        .expect("run bop stats");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "bop stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bop stats --json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The fault events (kind "fault") of a trace, with `op` = `op` (any op for "").
+pub fn fault_events<'a>(t: &'a Trace, op: &str) -> Vec<&'a Event> {
+    t.events
+        .iter()
+        .filter(|e| e.kind == "fault" && (op.is_empty() || e.op.as_deref() == Some(op)))
+        .collect()
+}
+
+/// The trace's events as compact lines, for assertion messages.
+pub fn dump(t: &Trace) -> String {
+    let mut s = String::new();
+    for e in &t.events {
+        let mut line = format!(
+            "#{} {} pid={} tid={} seq={} {}",
+            e.id.map(|i| i.to_string()).unwrap_or_default(),
+            e.node,
+            e.pid,
+            e.tid,
+            e.seq,
+            e.kind
+        );
+        for (k, v) in [
+            ("syscall", e.syscall.clone()),
+            ("op", e.op.clone()),
+            ("fd", e.fd.map(|x| x.to_string())),
+            (
+                "sock",
+                e.sock.as_ref().map(|s| {
+                    format!(
+                        "{}:{} {}->{}",
+                        s.id,
+                        s.ty,
+                        s.local.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+                        s.peer.as_ref().map(|a| a.to_string()).unwrap_or_default()
+                    )
+                }),
+            ),
+            ("bytes", e.bytes.map(|x| x.to_string())),
+            ("flags", e.flags.map(|x| x.to_string())),
+            ("errno", e.errno.clone()),
+            ("signal", e.signal.clone()),
+            ("status", e.status.map(|x| x.to_string())),
+            ("unmatched", e.unmatched.map(|x| x.to_string())),
+            ("detail", e.detail.clone()),
+            (
+                "from",
+                e.from.as_ref().map(|f| {
+                    f.iter()
+                        .map(|ed| format!("{}:{}:{}", ed.id, ed.kind, ed.bytes.unwrap_or(0)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }),
+            ),
+        ] {
+            if let Some(v) = v {
+                line += &format!(" {k}={v}");
+            }
+        }
+        s += &line;
+        s.push('\n');
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream connections between nodes
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the sockets `a` and `b` are the two ends of one connection: mirrored addresses for
+/// inet, `peer_id` for Unix sockets.
+pub fn are_peers(a: &bop_trace::SockInfo, b: &bop_trace::SockInfo) -> bool {
+    if a.family == "unix" || b.family == "unix" {
+        return a.peer_id == Some(b.id) || b.peer_id == Some(a.id);
+    }
+    match (&a.local, &a.peer, &b.local, &b.peer) {
+        (Some(al), Some(ap), Some(bl), Some(bp)) => al == bp && ap == bl,
+        _ => false,
+    }
+}
+
+/// The generic operation of a syscall name, for the calls on sockets: send, recv, connect,
+/// accept, close (others as they are).
+pub fn generic_op(syscall: &str) -> &str {
+    match syscall {
+        "write" | "writev" | "pwrite64" | "pwritev" | "pwritev2" | "sendto" | "sendmsg"
+        | "sendmmsg" | "sendfile" => "send",
+        "read" | "readv" | "pread64" | "preadv" | "preadv2" | "recvfrom" | "recvmsg"
+        | "recvmmsg" => "recv",
+        "accept4" => "accept",
+        other => other,
+    }
+}
+
+/// The node at the other end of the connection of `e`'s socket, as the trace shows it.
+pub fn peer_node_of(t: &Trace, e: &Event) -> Option<String> {
+    let s = e.sock.as_ref()?;
+    t.events
+        .iter()
+        .find(|o| {
+            o.sock
+                .as_ref()
+                .is_some_and(|os| os.id != s.id && are_peers(s, os))
+        })
+        .map(|o| o.node.clone())
+}
+
+/// The syscall and fault events of `node` with `op` on a stream connection to `peer` (a fault
+/// event's `op` is what was done; its `syscall` is the call it replaced, if any).
+pub fn calls_between<'a>(t: &'a Trace, node: &str, op: &str, peer: &str) -> Vec<&'a Event> {
+    t.events
+        .iter()
+        .filter(|e| {
+            e.node == node
+                && (e.kind == "syscall"
+                    || (e.kind == "fault" && e.syscall.as_deref().map(generic_op) == Some(op)))
+                && (e.kind == "fault" || e.op.as_deref() == Some(op))
+                && e.sock.as_ref().is_some_and(|s| s.ty == "stream")
+                && peer_node_of(t, e).as_deref() == Some(peer)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The happens-before graph: ids, lanes, clocks and edges
+// ---------------------------------------------------------------------------------------------
+
+/// A vector clock, lane -> count, without zero entries.
+pub type Vc = BTreeMap<u32, u64>;
+
+/// An event's vector clock.
+pub fn vc_of(e: &Event) -> Vc {
+    e.vc.as_ref()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, &n)| n > 0)
+                .map(|(k, &n)| (k.parse::<u32>().expect("a lane number as vc key"), n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `a < b`: componentwise `<=` and not equal.
+pub fn vc_less(a: &Vc, b: &Vc) -> bool {
+    a != b && a.iter().all(|(l, &n)| b.get(l).copied().unwrap_or(0) >= n)
+}
+
+fn vc_join(into: &mut Vc, other: &Vc) {
+    for (&l, &n) in other {
+        let v = into.entry(l).or_insert(0);
+        *v = (*v).max(n);
+    }
+}
+
+/// The graph's structure, with each event's direct predecessors (the previous event of its
+/// lane and the sources of its edges), by event index (= id).
+pub struct Hb<'a> {
+    pub events: &'a [Event],
+    pub preds: Vec<Vec<usize>>,
+}
+
+/// Checks ids, lanes and edges, and returns the graph: ids are 0, 1, 2, … in file order; every
+/// event has a lane and a clock whose own component is seq + 1; every edge comes from an
+/// earlier event of another lane.
+pub fn hb_graph<'a>(t: &'a Trace, diag: &str) -> Hb<'a> {
+    let mut preds = Vec::with_capacity(t.events.len());
+    let mut last_of_lane: HashMap<u32, (usize, u64)> = HashMap::new();
+    for (i, e) in t.events.iter().enumerate() {
+        assert_eq!(
+            e.id,
+            Some(i as u64),
+            "event {i} has id {:?}: ids must be 0, 1, 2, … in file order: {e:?}\n{diag}",
+            e.id
+        );
+        let lane = e
+            .lane
+            .unwrap_or_else(|| panic!("event {i} has no lane: {e:?}\n{diag}"));
+        let vc = vc_of(e);
+        assert_eq!(
+            vc.get(&lane).copied(),
+            Some(e.seq + 1),
+            "event {i}: its own lane's clock component must be seq + 1 = {}: {e:?}\n{diag}",
+            e.seq + 1
+        );
+        let mut p = Vec::new();
+        match last_of_lane.get(&lane) {
+            Some(&(prev, prev_seq)) => {
+                assert_eq!(
+                    e.seq,
+                    prev_seq + 1,
+                    "event {i}: seq {} follows seq {prev_seq} in lane {lane}\n{diag}",
+                    e.seq
+                );
+                p.push(prev);
+            }
+            None => assert_eq!(
+                e.seq, 0,
+                "event {i}: the first of lane {lane} has seq {}\n{diag}",
+                e.seq
+            ),
+        }
+        last_of_lane.insert(lane, (i, e.seq));
+        for ed in e.from.iter().flatten() {
+            assert!(
+                ed.id < i as u64,
+                "event {i} has an edge from event {} which is not earlier: {e:?}\n{diag}",
+                ed.id
+            );
+            let src = &t.events[ed.id as usize];
+            assert_ne!(
+                src.lane, e.lane,
+                "event {i} has an edge from event {} of its own lane\n{diag}",
+                ed.id
+            );
+            p.push(ed.id as usize);
+        }
+        preds.push(p);
+    }
+    Hb {
+        events: &t.events,
+        preds,
+    }
+}
+
+/// Every edge a -> b has vc(a) < vc(b); every clock is exactly what the edges and program
+/// order give (the join of its predecessors' clocks, and seq + 1 for its own lane); and for all
+/// pairs of events (a sample of them when there are 3000 or more), a reaches b through edges
+/// and program order exactly when vc(a) < vc(b), and exactly when b.vc[a.lane] >= a.seq + 1.
+pub fn assert_clocks_match_edges(t: &Trace, diag: &str) {
+    let hb = hb_graph(t, diag);
+    let n = hb.events.len();
+    let vcs: Vec<Vc> = hb.events.iter().map(vc_of).collect();
+    for (i, e) in hb.events.iter().enumerate() {
+        for ed in e.from.iter().flatten() {
+            let a = ed.id as usize;
+            assert!(
+                vc_less(&vcs[a], &vcs[i]),
+                "edge {a} -{}-> {i}: vc {:?} is not < vc {:?}\n{diag}",
+                ed.kind,
+                vcs[a],
+                vcs[i]
+            );
+        }
+        let mut want = Vc::new();
+        for &p in &hb.preds[i] {
+            vc_join(&mut want, &vcs[p]);
+        }
+        want.insert(e.lane.expect("lane"), e.seq + 1);
+        assert_eq!(
+            vcs[i], want,
+            "event {i}: its clock is not the join of its predecessors' {:?}: {e:?}\n{diag}",
+            hb.preds[i]
+        );
+    }
+    // ancestors as bit sets
+    let words = n.div_ceil(64);
+    let mut anc: Vec<Vec<u64>> = vec![vec![0u64; words]; n];
+    for i in 0..n {
+        let mut set = vec![0u64; words];
+        for &p in &hb.preds[i] {
+            for (w, x) in set.iter_mut().zip(&anc[p]) {
+                *w |= *x;
+            }
+            set[p / 64] |= 1 << (p % 64);
+        }
+        anc[i] = set;
+    }
+    let reaches = |a: usize, b: usize| anc[b][a / 64] & (1 << (a % 64)) != 0;
+    let check = |a: usize, b: usize| {
+        if a == b {
+            return;
+        }
+        let r = reaches(a, b);
+        let by_vc = vc_less(&vcs[a], &vcs[b]);
+        let ea = &hb.events[a];
+        let by_doc = vcs[b].get(&ea.lane.expect("lane")).copied().unwrap_or(0) > ea.seq;
+        assert!(
+            r == by_vc && r == by_doc,
+            "events {a} and {b}: reachable through edges and program order: {r}, \
+             vc({a}) < vc({b}): {by_vc}, vc({b})[lane of {a}] >= seq({a}) + 1: {by_doc}\n\
+             vc({a}) = {:?}\nvc({b}) = {:?}\n{diag}",
+            vcs[a],
+            vcs[b]
+        );
+    };
+    if n < 3000 {
+        for a in 0..n {
+            for b in 0..n {
+                check(a, b);
+            }
+        }
+    } else {
+        // a fixed pseudo-random sample
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check((x % n as u64) as usize, ((x >> 32) % n as u64) as usize);
+        }
+    }
+}
+
+/// Every successful receive on a stream socket has `msg` edges from sends on the other end of
+/// its connection whose bytes add up to exactly what it returned (MSG_PEEK receives too), and
+/// no `unmatched`; every datagram received has exactly one `msg` edge from a send of a datagram
+/// of the same length and hash. Returns the number of receives checked.
+pub fn assert_received_bytes_attributed(t: &Trace, diag: &str) -> usize {
+    let mut checked = 0;
+    for e in &t.events {
+        if e.kind != "syscall" || e.op.as_deref() != Some("recv") || e.errno.is_some() {
+            continue;
+        }
+        let Some(sock) = &e.sock else { continue };
+        let bytes = e.bytes.unwrap_or(0);
+        if bytes == 0 {
+            continue;
+        }
+        let id = e.id.unwrap_or(u64::MAX);
+        assert_eq!(
+            e.unmatched, None,
+            "receive #{id} of {} has unmatched bytes: {e:?}\n{diag}",
+            e.node
+        );
+        let msgs: Vec<&bop_trace::Edge> = e
+            .from
+            .iter()
+            .flatten()
+            .filter(|ed| ed.kind == "msg")
+            .collect();
+        let sum: u64 = msgs.iter().map(|ed| ed.bytes.unwrap_or(0)).sum();
+        assert_eq!(
+            sum, bytes,
+            "receive #{id} of {} returned {bytes} bytes but its msg edges carry {sum}: {e:?}\n{diag}",
+            e.node
+        );
+        for ed in &msgs {
+            let src = &t.events[ed.id as usize];
+            assert_eq!(
+                src.op.as_deref(),
+                Some("send"),
+                "msg edge into #{id} from #{} which is no send\n{diag}",
+                ed.id
+            );
+            let ssock = src.sock.as_ref().expect("a send on a socket");
+            assert_eq!(ssock.ty, sock.ty, "msg edge between socket types\n{diag}");
+            if sock.ty == "stream" {
+                assert!(
+                    are_peers(sock, ssock),
+                    "receive #{id} on {sock:?} has bytes of send #{} on {ssock:?}, which is not \
+                     the other end of its connection\n{diag}",
+                    ed.id
+                );
+            } else {
+                assert_eq!(msgs.len(), 1, "a datagram has one sender: #{id}\n{diag}");
+                assert_eq!(src.bytes, Some(bytes), "datagram #{id}: sent size\n{diag}");
+                if let (Some(a), Some(b)) = (&src.hash, &e.hash) {
+                    assert_eq!(
+                        a, b,
+                        "datagram #{id}: hash differs from send #{}\n{diag}",
+                        ed.id
+                    );
+                }
+            }
+        }
+        checked += 1;
+    }
+    checked
+}
+
+/// Every established stream connect has exactly one accept with a `connect` edge from it, and
+/// every successful accept has exactly one `connect` edge, from a connect of the other end.
+/// Returns the number of connections.
+pub fn assert_connects_accepted(t: &Trace, diag: &str) -> usize {
+    let failed: BTreeSet<u64> = t
+        .events
+        .iter()
+        .filter(|e| e.op.as_deref() == Some("getsockopt") && e.status.unwrap_or(0) != 0)
+        .filter_map(|e| e.sock.as_ref().map(|s| s.id))
+        .collect();
+    let stream = |e: &Event| e.sock.as_ref().is_some_and(|s| s.ty == "stream");
+    let mut n = 0;
+    for c in &t.events {
+        if c.kind != "syscall" || c.op.as_deref() != Some("connect") || !stream(c) {
+            continue;
+        }
+        let sid = c.sock.as_ref().map(|s| s.id).unwrap_or(0);
+        let established = match c.errno.as_deref() {
+            None => true,
+            Some("EINPROGRESS") => !failed.contains(&sid),
+            Some(_) => false,
+        };
+        let cid = c.id.expect("id");
+        let targets: Vec<&Event> = t
+            .events
+            .iter()
+            .filter(|e| {
+                e.from
+                    .iter()
+                    .flatten()
+                    .any(|ed| ed.kind == "connect" && ed.id == cid)
+            })
+            .collect();
+        if !established {
+            assert!(
+                targets.is_empty(),
+                "a failed connect #{cid} has connect edges to {targets:?}\n{diag}"
+            );
+            continue;
+        }
+        assert_eq!(
+            targets.len(),
+            1,
+            "connect #{cid} of {} must have exactly one accept with a connect edge from it, \
+             found {targets:?}\n{diag}",
+            c.node
+        );
+        let a = targets[0];
+        assert_eq!(
+            a.op.as_deref(),
+            Some("accept"),
+            "connect edge into a non-accept\n{diag}"
+        );
+        assert!(
+            a.errno.is_none(),
+            "connect edge into a failed accept\n{diag}"
+        );
+        n += 1;
+    }
+    for a in &t.events {
+        if a.kind != "syscall" || a.op.as_deref() != Some("accept") || a.errno.is_some() {
+            continue;
+        }
+        let edges: Vec<&bop_trace::Edge> = a
+            .from
+            .iter()
+            .flatten()
+            .filter(|ed| ed.kind == "connect")
+            .collect();
+        assert_eq!(
+            edges.len(),
+            1,
+            "accept #{} of {} must have exactly one connect edge: {a:?}\n{diag}",
+            a.id.unwrap_or(0),
+            a.node
+        );
+        let c = &t.events[edges[0].id as usize];
+        let (cs, as_) = (
+            c.sock.as_ref().expect("sock"),
+            a.sock.as_ref().expect("sock"),
+        );
+        if cs.family != "unix" {
+            assert!(
+                are_peers(cs, as_),
+                "accept #{} ({as_:?}) is not the other end of connect #{} ({cs:?})\n{diag}",
+                a.id.unwrap_or(0),
+                edges[0].id
+            );
+        }
+    }
+    n
+}
+
+/// Every receive on a stream socket that returned 0 (end of stream) has an `eof` edge from a
+/// close or shutdown of the other end of its connection, or from the exit of the process that
+/// closed its last reference (listed in the exit's `closes`). Returns the number of such
+/// receives.
+pub fn assert_eofs_explained(t: &Trace, diag: &str) -> usize {
+    let mut n = 0;
+    for e in &t.events {
+        if e.kind != "syscall"
+            || e.op.as_deref() != Some("recv")
+            || e.errno.is_some()
+            || e.bytes != Some(0)
+        {
+            continue;
+        }
+        let Some(sock) = e.sock.as_ref().filter(|s| s.ty == "stream") else {
+            continue;
+        };
+        let id = e.id.unwrap_or(0);
+        let eofs: Vec<&bop_trace::Edge> = e
+            .from
+            .iter()
+            .flatten()
+            .filter(|ed| ed.kind == "eof")
+            .collect();
+        assert!(
+            !eofs.is_empty(),
+            "end of stream #{id} of {} has no eof edge: {e:?}\n{diag}",
+            e.node
+        );
+        for ed in eofs {
+            let src = &t.events[ed.id as usize];
+            if src.kind == "exit" {
+                let closed: Vec<&bop_trace::SockInfo> = src.closes.iter().flatten().collect();
+                assert!(
+                    closed.iter().any(|ss| are_peers(sock, ss)),
+                    "eof edge into #{id} ({sock:?}) from exit #{} which closed {closed:?}, \
+                     not the other end\n{diag}",
+                    ed.id
+                );
+                continue;
+            }
+            assert!(
+                matches!(
+                    src.op.as_deref(),
+                    Some("close") | Some("shutdown") | Some("close_range")
+                ),
+                "eof edge into #{id} from #{}, which is no close, shutdown or exit: {src:?}\n{diag}",
+                ed.id
+            );
+            if let Some(ss) = &src.sock {
+                assert!(
+                    are_peers(sock, ss),
+                    "eof edge into #{id} ({sock:?}) from a close of {ss:?}, not the other end\n{diag}"
+                );
+            }
+        }
+        n += 1;
+    }
+    n
+}
+
+/// All of the graph checks, and `bop stats --json` finds nothing unmatched.
+pub fn assert_graph_consistent(run: &BopRun) -> Trace {
+    let t = run.trace();
+    let diag = format!("{}\n--- trace ---\n{}", run.diag(), dump(&t));
+    assert_clocks_match_edges(&t, &diag);
+    assert!(
+        assert_received_bytes_attributed(&t, &diag) > 0,
+        "no receives in the trace\n{diag}"
+    );
+    assert_eofs_explained(&t, &diag);
+    let v = stats_json(run.trace_path.as_ref().expect("trace path"));
+    assert_eq!(
+        v["unmatched_bytes"],
+        serde_json::json!(0),
+        "bop stats: unmatched bytes: {v:#}\n{diag}"
+    );
+    assert_eq!(
+        v["unmatched_datagrams"],
+        serde_json::json!(0),
+        "bop stats: unmatched datagrams: {v:#}\n{diag}"
+    );
+    t
+}
