@@ -360,7 +360,6 @@ impl Runner<'_> {
             ))
         })?;
         capture.close_writers();
-        let name = node.name.clone();
         let argv = node.argv.clone();
         let st = &mut self.nodes[i];
         st.root = Some(pid);
@@ -372,7 +371,6 @@ impl Runner<'_> {
             st.up_at = st.started_at;
         }
         self.model.add_process(pid, i);
-        let _ = name;
         self.emit(
             i,
             pid,
@@ -964,7 +962,7 @@ impl Runner<'_> {
                 .unwrap_or_default();
             let lost = lost.filter(|_| matches!(f.what.as_str(), "drop" | "partition"));
             let e = inject::fault_event(f, &text, base.clone(), lost);
-            let node = self.node_names.iter().position(|n| *n == f.node);
+            let node = self.node_index_of(&f.node);
             let here = self.node_of(tid).filter(|n| Some(*n) == node || tid > 0);
             match (here, self.model.tgid(tid)) {
                 (Some(n), Some(pid)) if tid > 0 => self.emit(n, pid, tid, e),
@@ -1029,7 +1027,7 @@ impl Runner<'_> {
     }
 
     fn node_index_of(&self, name: &str) -> Option<usize> {
-        self.node_names.iter().position(|n| n == name)
+        self.node_index.get(name).copied()
     }
 
     /// Carries out effects on the system (crash, pause, reset, wake, restart).

@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
@@ -102,7 +101,6 @@ fn the_html_export_renders_one_lane_per_node() {
         .status()
         .expect("run chromium");
     assert!(st.success());
-    let _ = Duration::ZERO;
     let file = std::fs::File::open(&png).expect("screenshot written");
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let mut reader = decoder.read_info().expect("a PNG");

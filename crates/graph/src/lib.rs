@@ -314,7 +314,6 @@ impl Graph {
                     }
                 } else if op == Some("recv") && errno.is_none() {
                     let n = e.bytes.unwrap_or(0);
-                    let peek = e.flags.is_some_and(|f| f & MSG_PEEK != 0);
                     let st = self.streams.get(&key);
                     let c = st.map_or(0, |s| s.recv_off);
                     let sent = st.map_or(0, |s| s.send_off);
@@ -341,7 +340,6 @@ impl Graph {
                     if covered < n {
                         unmatched = Some(n - covered);
                     }
-                    let _ = peek;
                 }
             }
             ("syscall", Some("accept")) if errno.is_none() => {
