@@ -167,6 +167,20 @@ impl Chain {
             .unwrap_or_else(|| panic!("no fault event with op {op:?}\n{}", self.diag))
     }
 
+    /// The fault event that started a rule (`[WHAT NODE]`, no peer): a partition's start,
+    /// not one of the messages it dropped (`[WHAT NODE PEER]`), which may be recorded first.
+    fn fault_start(&self, op: &str) -> &Event {
+        fault_events(&self.t, op)
+            .into_iter()
+            .find(|e| {
+                e.detail
+                    .as_deref()
+                    .and_then(|d| d.rsplit_once('['))
+                    .is_some_and(|(_, what)| what.split_whitespace().count() == 2)
+            })
+            .unwrap_or_else(|| panic!("no start of a {op:?} fault\n{}", self.diag))
+    }
+
     /// The events of `node` with `op` on its connection(s) to `peer`.
     fn calls(&self, node: &str, op: &str, peer: &str) -> Vec<&Event> {
         calls_between(&self.t, node, op, peer)
@@ -305,7 +319,7 @@ fn assert_the_answer_is_cut(c: &Chain, rule: &str) {
         "the server's answer appears only as a partition fault event (a lost send): {answers:?}\n{}",
         c.diag
     );
-    let p = c.fault("partition");
+    let p = c.fault_start("partition");
     assert!(
         p.detail.as_deref().is_some_and(|d| d.starts_with(rule)),
         "the fault event's detail is the rule: {p:?}"
@@ -334,7 +348,7 @@ fn partition_after_the_relays_request_delivers_it() {
         "the server received the triggering 8 bytes, with a msg edge from the relay's send\n{}",
         c.diag
     );
-    let p = c.fault("partition");
+    let p = c.fault_start("partition");
     assert_eq!(p.node, "relay");
     assert!(
         p.detail.as_deref().is_some_and(|d| d.starts_with(rule)),
@@ -404,7 +418,7 @@ fn partition_after_the_answer_delivers_it_and_cuts_what_follows() {
         "the triggering answer is delivered\n{}",
         c.diag
     );
-    let f = c.fault("partition");
+    let f = c.fault_start("partition");
     assert_eq!(f.node, "relay");
     assert!(f.detail.as_deref().is_some_and(|d| d.starts_with(rule)));
     let answer: Vec<&Event> = c
@@ -450,7 +464,7 @@ fn partition_after_the_answer_hides_the_clients_close_from_the_relay() {
     let rule = "partition {client} | {relay} after relay.send(client)#1";
     let c = run_chain("partition_close", "", &[rule]);
     assert!(c.result.starts_with("ok attempts=1 "), "{}", c.diag);
-    let f = c.fault("partition");
+    let f = c.fault_start("partition");
     // "drops all communication between the groups, both ways, from the trigger on"
     let crossed: Vec<&Event> = c
         .calls("relay", "recv", "client")
@@ -468,7 +482,7 @@ fn partition_after_the_answer_hides_the_clients_close_from_the_relay() {
 fn a_fault_event_comes_after_the_event_that_triggered_it() {
     let rule = "partition {client} | {relay} after relay.send(client)#1";
     let c = run_chain("fault_order", "", &[rule]);
-    let f = c.fault("partition");
+    let f = c.fault_start("partition");
     let trigger = c
         .calls("relay", "send", "client")
         .into_iter()
@@ -572,7 +586,7 @@ fn timed_partition_after_an_event_holds_the_request_until_it_heals() {
     let rule = "partition {relay} | {server} for 1500ms after relay.recv(client)#1";
     let canonical = "partition {relay} | {server} for 1s 500ms after relay.recv(client)#1";
     let c = run_chain("partition_timed_event", "--timeout-ms 3000", &[rule]);
-    let p = c.fault("partition");
+    let p = c.fault_start("partition");
     let heal = c.fault("heal");
     assert!(
         heal.ts >= p.ts + 1_500_000_000,
