@@ -6,7 +6,7 @@
 //! other end; for them bop also asks the kernel (`NETLINK_SOCK_DIAG`, as `ss -x` does) for
 //! the inode of the peer socket.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use bop_model::{Family, Probe, Probed, SockType, Socket};

@@ -1,7 +1,9 @@
 //! One run of a system under the tracer: start the nodes in order, record every traced call,
 //! stop the daemons when the work is done, and judge the outcome.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -170,9 +172,9 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         has_faults: !opts.faults.is_empty(),
         held: Vec::new(),
         injected: BTreeSet::new(),
-        pauses: HashMap::new(),
-        deferred: HashMap::new(),
-        kept: HashMap::new(),
+        pauses: HashMap::default(),
+        deferred: HashMap::default(),
+        kept: HashMap::default(),
         unhomed: Vec::new(),
         node_names: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
         run_dir,

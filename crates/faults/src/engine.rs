@@ -2,7 +2,9 @@
 //! answers with a [`Decision`] for the stopped thread and [`Effect`]s on the system, and reports
 //! every injection as [`Fired`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::Duration;
 
 use crate::ast::{Action, EventPat, Link, Rule, Trigger, When};

@@ -7,7 +7,9 @@ use bop_trace::Event;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum End {
     /// By address (TCP): the same on both sides' views.
-    Addr(String),
+    Addr(SockAddr),
+    /// A connection by its connecting end's address and its destination.
+    Conn(SockAddr, SockAddr),
     /// By inode (Unix sockets, pipes).
     Ino(u64),
 }
@@ -46,10 +48,7 @@ pub fn send_key(e: &Event) -> Option<StreamKey> {
         // peer's inode is unknown until the server accepts)
         return Some((End::Ino(s.id), End::Ino(0)));
     }
-    Some((
-        End::Addr(s.local.as_ref()?.to_string()),
-        End::Addr(s.peer.as_ref()?.to_string()),
-    ))
+    Some((End::Addr(s.local.clone()?), End::Addr(s.peer.clone()?)))
 }
 
 /// The stream direction a receive on this event's fd reads from.
@@ -64,10 +63,7 @@ pub fn recv_key(e: &Event) -> Option<StreamKey> {
     if s.family == "unix" {
         return Some((End::Ino(s.peer_id?), End::Ino(0)));
     }
-    Some((
-        End::Addr(s.peer.as_ref()?.to_string()),
-        End::Addr(s.local.as_ref()?.to_string()),
-    ))
+    Some((End::Addr(s.peer.clone()?), End::Addr(s.local.clone()?)))
 }
 
 /// The connection a successful (or in-progress) connect made: the connecting socket.
@@ -76,11 +72,7 @@ pub fn conn_key_connect(e: &Event) -> Option<End> {
     if s.family == "unix" {
         return Some(End::Ino(s.id));
     }
-    Some(End::Addr(format!(
-        "{}>{}",
-        s.local.as_ref()?,
-        s.peer.as_ref()?
-    )))
+    Some(End::Conn(s.local.clone()?, s.peer.clone()?))
 }
 
 /// The connection an accept returned, named as its connect names it.
@@ -89,11 +81,7 @@ pub fn conn_key_accept(e: &Event) -> Option<End> {
     if s.family == "unix" {
         return Some(End::Ino(s.peer_id?));
     }
-    Some(End::Addr(format!(
-        "{}>{}",
-        s.peer.as_ref()?,
-        s.local.as_ref()?
-    )))
+    Some(End::Conn(s.peer.clone()?, s.local.clone()?))
 }
 
 /// Whether a connect (possibly only begun, so without its local address) goes to the listener

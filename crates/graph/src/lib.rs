@@ -21,7 +21,9 @@
 
 mod keys;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use bop_trace::{Edge, Event};
 
@@ -68,6 +70,10 @@ pub struct Graph {
     lanes: Vec<Lane>,
     lane_of: HashMap<i32, u32>,
     with_held: BTreeSet<u32>,
+    /// the lanes `pump` is walking (kept to reuse its allocation)
+    scratch: Vec<u32>,
+    /// each lane's number as a string: the keys of the trace's vector clocks
+    lane_names: Vec<String>,
     /// in-progress calls (send, connect) by thread, observed at their entry
     begun: HashMap<i32, Event>,
     clocks: HashMap<u64, Clock>,
@@ -176,8 +182,10 @@ impl Graph {
     fn pump(&mut self, now: Option<u64>) {
         loop {
             let mut progress = false;
-            let lanes: Vec<u32> = self.with_held.iter().copied().collect();
-            for l in lanes {
+            let mut lanes = std::mem::take(&mut self.scratch);
+            lanes.clear();
+            lanes.extend(self.with_held.iter().copied());
+            for &l in &lanes {
                 while let Some(head) = self.lanes[l as usize].held.front() {
                     let plan = match self.plan(head, l) {
                         Some(p) => p,
@@ -202,6 +210,7 @@ impl Graph {
                     self.with_held.remove(&l);
                 }
             }
+            self.scratch = lanes;
             if !progress {
                 break;
             }
@@ -428,7 +437,15 @@ impl Graph {
         e.unmatched = plan.unmatched;
         self.consume(&e, &plan);
         self.register(&e, id, &vc);
-        e.vc = Some(vc.iter().map(|(k, v)| (k.to_string(), *v)).collect());
+        while self.lane_names.len() < self.lanes.len() {
+            self.lane_names.push(self.lane_names.len().to_string());
+        }
+        let names = &self.lane_names;
+        e.vc = Some(
+            vc.iter()
+                .map(|(k, v)| (names[*k as usize].clone(), *v))
+                .collect(),
+        );
         if !plan.edges.is_empty() {
             e.from = Some(plan.edges);
         }

@@ -1,6 +1,6 @@
 //! Fd tables and the objects fds refer to.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use bop_syscalls::SockAddr;
 

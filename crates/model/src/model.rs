@@ -1,6 +1,6 @@
 //! The model proper: processes, nodes, fd tables, and the effect of each call on them.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use bop_syscalls::{Call, SockAddr, Syscall};
 

@@ -16,6 +16,7 @@ mod filter;
 mod launch;
 mod memory;
 mod tracer;
+mod waker;
 
 pub use filter::build as build_filter;
 pub use launch::{Spawn, SpawnError};

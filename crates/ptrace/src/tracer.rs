@@ -1,7 +1,11 @@
 //! The tracer: stops, events, resumption.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::Instant;
+
+use crate::waker::{Wake, Waker};
 
 use crate::launch::{self, Spawn, SpawnError};
 
@@ -160,6 +164,8 @@ pub struct Tracer {
     options: libc::c_long,
     /// threads kept stopped (a pause): how to resume each once released
     paused: HashMap<i32, Option<Action>>,
+    /// wakes the blocking wait at a deadline or on a signal (started at the first wait)
+    waker: Option<Waker>,
 }
 
 impl Default for Tracer {
@@ -180,14 +186,15 @@ impl Tracer {
             | libc::PTRACE_O_TRACESECCOMP
             | libc::PTRACE_O_EXITKILL;
         Tracer {
-            threads: HashMap::new(),
-            expected: HashMap::new(),
-            early: HashSet::new(),
+            threads: HashMap::default(),
+            expected: HashMap::default(),
+            early: HashSet::default(),
             queue: VecDeque::new(),
             filter: crate::filter::build(bop_syscalls::TRACED),
             seccomp: true,
             options: options as libc::c_long,
-            paused: HashMap::new(),
+            paused: HashMap::default(),
+            waker: None,
         }
     }
 
@@ -283,49 +290,41 @@ impl Tracer {
     }
 
     /// Waits for the next event, until `deadline` if given.
+    ///
+    /// One blocking `wait4` per stop; a watcher thread ([`crate::waker`]) ends the wait at the
+    /// deadline or on SIGINT, SIGTERM or SIGHUP.
     pub fn next_event(&mut self, deadline: Option<Instant>) -> Event {
         loop {
             if let Some(e) = self.queue.pop_front() {
                 return e;
             }
+            let waker = self.waker.get_or_insert_with(Waker::start);
+            if let Some(sig) = waker.take_signal() {
+                return Event::Interrupted { sig };
+            }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Event::Timeout;
+            }
+            waker.arm(deadline);
             let mut st = 0;
-            // SAFETY: waitpid on any tracee of this thread.
-            let pid = unsafe {
-                libc::waitpid(
-                    -1,
-                    &mut st,
-                    libc::__WALL | libc::__WNOTHREAD | libc::WNOHANG,
-                )
-            };
+            // SAFETY: a blocking wait4 for any child of any thread of bop: the tracees and the
+            // watcher's wake children.
+            let pid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL) };
             if pid > 0 {
-                self.handle(pid, st);
+                match waker.reaped(pid) {
+                    Some(Wake::Signal(sig)) => return Event::Interrupted { sig },
+                    Some(Wake::Deadline) => continue,
+                    None => self.handle(pid, st),
+                }
                 continue;
             }
-            if pid < 0 {
-                let e = std::io::Error::last_os_error().raw_os_error();
-                // with a deadline, wait for it even with no tracee (more may be started)
-                if e == Some(libc::ECHILD) && self.threads.is_empty() && deadline.is_none() {
+            let e = std::io::Error::last_os_error().raw_os_error();
+            if e == Some(libc::ECHILD) {
+                if self.threads.is_empty() && deadline.is_none() {
                     return Event::NoTracees;
                 }
-            }
-            // nothing ready: sleep until a signal (SIGCHLD for a stop) or the deadline
-            let now = Instant::now();
-            let mut wait = std::time::Duration::from_millis(100);
-            if let Some(d) = deadline {
-                if d <= now {
-                    return Event::Timeout;
-                }
-                wait = wait.min(d - now);
-            }
-            let ts = libc::timespec {
-                tv_sec: wait.as_secs() as libc::time_t,
-                tv_nsec: wait.subsec_nanos() as libc::c_long,
-            };
-            let set = wait_set();
-            // SAFETY: sigtimedwait with a local set and timeout.
-            let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
-            if sig == libc::SIGINT || sig == libc::SIGTERM || sig == libc::SIGHUP {
-                return Event::Interrupted { sig };
+                // no child at all (more may be started before the deadline): poll
+                std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }
     }
@@ -651,7 +650,7 @@ impl Tracer {
     /// end). Threads that are running are interrupted first: only a stopped tracee can be
     /// detached. A signal a thread was about to receive is delivered on detach.
     pub fn detach_all(&mut self) {
-        let mut waiting: HashSet<i32> = HashSet::new();
+        let mut waiting: HashSet<i32> = HashSet::default();
         for (&tid, t) in self.threads.iter() {
             if t.stop == StopKind::Running {
                 // SAFETY: PTRACE_INTERRUPT on a tracee; ESRCH means it is gone.
@@ -661,7 +660,7 @@ impl Tracer {
             }
         }
         let deadline = Instant::now() + std::time::Duration::from_secs(2);
-        let mut signals: HashMap<i32, i32> = HashMap::new();
+        let mut signals: HashMap<i32, i32> = HashMap::default();
         while !waiting.is_empty() && Instant::now() < deadline {
             let mut st = 0;
             // SAFETY: waitpid on our tracees.

@@ -64,8 +64,50 @@ impl FromStr for SockAddr {
 
 impl serde::Serialize for SockAddr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self {
+            // the common case, on every event of every TCP or UDP socket: without core::fmt
+            SockAddr::Inet(SocketAddr::V4(a)) => {
+                let mut buf = [0u8; 21];
+                let n = format_v4(a, &mut buf);
+                // only ASCII digits, dots and a colon were written
+                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+            _ => s.collect_str(self),
+        }
     }
+}
+
+/// Writes `a.b.c.d:port` into `buf` (21 bytes hold the longest) and returns its length.
+fn format_v4(a: &std::net::SocketAddrV4, buf: &mut [u8; 21]) -> usize {
+    fn num(v: u32, buf: &mut [u8; 21], mut n: usize) -> usize {
+        let mut digits = [0u8; 5];
+        let mut len = 0;
+        let mut v = v;
+        loop {
+            digits[len] = b'0' + (v % 10) as u8;
+            len += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for i in (0..len).rev() {
+            buf[n] = digits[i];
+            n += 1;
+        }
+        n
+    }
+    let mut n = 0;
+    for (i, o) in a.ip().octets().iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        n = num(*o as u32, buf, n);
+    }
+    buf[n] = b':';
+    n += 1;
+    num(a.port() as u32, buf, n)
 }
 
 impl<'de> serde::Deserialize<'de> for SockAddr {
@@ -143,6 +185,24 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Option<SockAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_ipv4_form_is_the_display_form() {
+        for s in [
+            "0.0.0.0:0",
+            "127.0.0.1:7000",
+            "255.255.255.255:65535",
+            "10.0.200.9:80",
+            "1.22.133.4:5",
+        ] {
+            let std::net::SocketAddr::V4(a) = s.parse().expect(s) else {
+                unreachable!()
+            };
+            let mut buf = [0u8; 21];
+            let n = format_v4(&a, &mut buf);
+            assert_eq!(&buf[..n], s.as_bytes());
+        }
+    }
 
     #[test]
     fn string_form_round_trips() {
