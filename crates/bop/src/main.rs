@@ -4,7 +4,11 @@
 //! Exit codes: 0 the run passed, 1 it failed (or hung), 2 a usage, configuration or start-up
 //! error, 130 interrupted.
 
+mod census;
+mod explore;
+mod fingerprint;
 mod inject;
+mod lineage;
 mod output;
 mod pairs;
 mod probe;
@@ -52,6 +56,86 @@ enum Cmd {
     /// Export a trace's happens-before graph: for ShiViz, Graphviz (dot, svg), Perfetto, a
     /// self-contained HTML viewer, or as JSON.
     Export(ExportArgs),
+    /// Run a system many times without faults and count its distinct executions (classes of
+    /// communication graphs), with the Good–Turing estimate of an unseen class.
+    Census(CensusArgs),
+    /// Where two runs part: the first event at which their communication differs, in words.
+    Diff(DiffArgs),
+    /// Find bugs: run fault campaigns (lineage-driven by default) until the verdict fails or
+    /// the system is certified for the fault bound.
+    Explore(ExploreArgs),
+    /// Join the reports of a campaign's shards (`bop explore --shard I/N`) into one.
+    Merge(MergeArgs),
+}
+
+#[derive(clap::Args)]
+struct CensusArgs {
+    /// The cluster file.
+    cluster: PathBuf,
+    /// How many runs.
+    #[arg(long, default_value_t = 20)]
+    runs: u32,
+    /// Keep the representatives, the plot and census.json here.
+    #[arg(long, default_value = "bop-census")]
+    out: PathBuf,
+    /// What tells runs apart: messages (default), events (finer), pairs (coarser).
+    #[arg(long, value_enum, default_value_t = fingerprint::Level::Messages)]
+    level: fingerprint::Level,
+}
+
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// The first run's trace.
+    a: PathBuf,
+    /// The second run's trace.
+    b: PathBuf,
+    /// The abstraction to compare at.
+    #[arg(long, value_enum, default_value_t = fingerprint::Level::Messages)]
+    level: fingerprint::Level,
+}
+
+#[derive(clap::Args)]
+struct ExploreArgs {
+    /// The cluster file.
+    cluster: PathBuf,
+    /// At most this many runs (the fault-free one included). Default: the cluster file's
+    /// [explore] runs, or 100.
+    #[arg(long)]
+    budget: Option<u32>,
+    /// How to choose fault sets.
+    #[arg(long, value_enum, default_value_t = explore::Strategy::Ldfi)]
+    strategy: explore::Strategy,
+    /// At most this many faults in one run. Default: the cluster file's [explore] max_faults.
+    #[arg(long)]
+    max_faults: Option<usize>,
+    /// Write the JSON report here.
+    #[arg(long, default_value = "bop-explore.json")]
+    report: PathBuf,
+    /// Keep every run's trace and logs here.
+    #[arg(long, default_value = "bop-explore")]
+    out: PathBuf,
+    /// Run one share of the campaign, I of N (0-based): for spreading it over machines.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Seed of the random strategy.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Re-run each bug this many times to state how reliably it reproduces.
+    #[arg(long, default_value_t = 3)]
+    repro: u32,
+    /// Go on after the first bug until the budget is spent.
+    #[arg(long)]
+    keep_going: bool,
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The shards' report files.
+    #[arg(required = true)]
+    reports: Vec<PathBuf>,
+    /// Write the merged report here.
+    #[arg(long, default_value = "bop-explore.json")]
+    report: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -171,8 +255,173 @@ fn main() -> ExitCode {
         Cmd::Stats { trace, json } => cmd_stats(&trace, json),
         Cmd::Demo => cmd_demo(),
         Cmd::Export(args) => cmd_export(args),
+        Cmd::Census(args) => cmd_census(args),
+        Cmd::Diff(args) => cmd_diff(args),
+        Cmd::Explore(args) => cmd_explore(args),
+        Cmd::Merge(args) => cmd_merge(args),
     };
     ExitCode::from(code as u8)
+}
+
+fn cmd_census(args: CensusArgs) -> i32 {
+    if args.runs == 0 {
+        return usage_error("--runs must be at least 1");
+    }
+    let cluster = match bop_cluster::load(&args.cluster) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let opts = census::Options {
+        cluster_path: args.cluster.clone(),
+        runs: args.runs,
+        out: args.out,
+        level: args.level,
+    };
+    match census::census(&cluster, &opts) {
+        Ok(c) => {
+            print!("{}", census::summary(&c));
+            0
+        }
+        Err(e) => usage_error(e.0),
+    }
+}
+
+fn cmd_diff(args: DiffArgs) -> i32 {
+    let read = |p: &Path| {
+        bop_trace::read_file(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let (a, b) = match (read(&args.a), read(&args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    };
+    let oracle = |t: &bop_trace::Trace| -> std::collections::BTreeSet<String> {
+        t.header
+            .as_ref()
+            .map(|h| {
+                h.nodes
+                    .iter()
+                    .filter(|n| !n.daemon)
+                    .map(|n| n.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ra = lineage::Run::new(&a.events, oracle(&a), false);
+    let rb = lineage::Run::new(&b.events, oracle(&b), false);
+    let xa = fingerprint::abstract_run(&ra, args.level);
+    let xb = fingerprint::abstract_run(&rb, args.level);
+    match fingerprint::first_difference(&xa, &ra, &xb, &rb) {
+        None => {
+            println!(
+                "the runs are the same at level {} (fingerprint {})",
+                args.level.name(),
+                xa.fingerprint()
+            );
+            0
+        }
+        Some(d) => {
+            println!(
+                "the runs part at level {}: {d}\n  first:  {}\n  second: {}",
+                args.level.name(),
+                args.a.display(),
+                args.b.display()
+            );
+            1
+        }
+    }
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--shard {s:?}: expected I/N with 0 <= I < N, e.g. --shard 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn cmd_explore(args: ExploreArgs) -> i32 {
+    let cluster = match bop_cluster::load(&args.cluster) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let shard = match args.shard.as_deref().map(parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let budget = args.budget.or(cluster.explore.runs).unwrap_or(100);
+    if budget < 2 {
+        return usage_error("--budget must be at least 2: one fault-free run and one with faults");
+    }
+    let max_faults = args
+        .max_faults
+        .unwrap_or(cluster.explore.max_faults as usize);
+    if max_faults == 0 {
+        return usage_error("--max-faults must be at least 1");
+    }
+    let opts = explore::Options {
+        cluster_path: args.cluster.clone(),
+        budget,
+        strategy: args.strategy,
+        max_faults,
+        report: args.report,
+        out: args.out,
+        shard,
+        seed: args.seed,
+        repro: args.repro,
+        keep_going: args.keep_going,
+    };
+    match explore::explore(&cluster, &opts) {
+        Ok(r) => {
+            print!("{}", explore::summary(&r));
+            println!("report: {}", opts.report.display());
+            if r.bugs.is_empty() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => usage_error(e.0),
+    }
+}
+
+fn cmd_merge(args: MergeArgs) -> i32 {
+    let mut reports = Vec::new();
+    for p in &args.reports {
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", p.display())),
+        };
+        match serde_json::from_str::<explore::Report>(&text) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                return usage_error(format!(
+                    "{}:{}:{}: not a bop explore report: {e}",
+                    p.display(),
+                    e.line(),
+                    e.column()
+                ))
+            }
+        }
+    }
+    let merged = match explore::merge(reports) {
+        Ok(m) => m,
+        Err(e) => return usage_error(e.0),
+    };
+    if let Err(e) = explore::write_report(&args.report, &merged) {
+        return usage_error(e.0);
+    }
+    print!("{}", explore::summary(&merged));
+    println!("report: {}", args.report.display());
+    if merged.bugs.is_empty() {
+        0
+    } else {
+        1
+    }
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> i32 {
@@ -388,6 +637,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
             argv,
             program,
             daemon: false,
+            crashable: false,
             ready: None,
             env: Default::default(),
             cwd,
@@ -395,6 +645,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         }],
         run: run_spec,
         check: None,
+        explore: Default::default(),
     };
     let fake = RunArgs {
         cluster: None,

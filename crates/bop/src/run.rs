@@ -1516,7 +1516,7 @@ fn run_setup(setup: &str, cwd: &Path, run_dir: &Path) -> Result<(), StartError> 
 
 /// bop blocks the signals its tracer waits for, and children inherit the mask: a helper
 /// command (setup, check) must get them back before it runs.
-fn with_signals_unblocked(cmd: &mut std::process::Command) {
+pub fn with_signals_unblocked(cmd: &mut std::process::Command) {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::validate::{check_name, join, resolve_program, sanitize_name, split_cmd};
-use crate::{Cluster, ConfigError, Node, RunSpec};
+use crate::{Cluster, ConfigError, ExploreSpec, Node, RunSpec};
 
 impl Cluster {
     /// Builds a cluster from `bop run --node NAME='COMMAND' … --daemon NAME …`.
     ///
     /// `nodes` are `(name, command)` pairs in start order; `daemons` names nodes that keep
-    /// running until the others exit. Commands are split like a shell would and their programs
-    /// resolved against `base_dir` (a path with a `/`) or `PATH`, as in a cluster file. Every
-    /// node runs in `base_dir`, made absolute; the run limits are the defaults and there is no
-    /// check. Errors start with the option they are about, e.g. `--node client: …`.
+    /// running until the others exit (and are the ones `bop explore` may crash). Commands are
+    /// split like a shell would and their programs resolved against `base_dir` (a path with a
+    /// `/`) or `PATH`, as in a cluster file. Every node runs in `base_dir`, made absolute; the
+    /// run and `[explore]` limits are the defaults and there is no check. Errors start with the option they are about, e.g. `--node client: …`.
     pub fn from_commands(
         nodes: &[(String, String)],
         daemons: &[String],
@@ -50,7 +50,10 @@ impl Cluster {
         }
         for daemon in daemons {
             match built.iter_mut().find(|n| &n.name == daemon) {
-                Some(node) => node.daemon = true,
+                Some(node) => {
+                    node.daemon = true;
+                    node.crashable = true;
+                }
                 None => {
                     let known: Vec<&str> = built.iter().map(|n| n.name.as_str()).collect();
                     return Err(ConfigError::new(format!(
@@ -66,6 +69,7 @@ impl Cluster {
             nodes: built,
             run: RunSpec::default(),
             check: None,
+            explore: ExploreSpec::default(),
         })
     }
 
@@ -99,11 +103,13 @@ impl Cluster {
             nodes: vec![node],
             run: RunSpec::default(),
             check: None,
+            explore: ExploreSpec::default(),
         })
     }
 }
 
-/// A node from a name and a command line, running in `base_dir` with no extra environment.
+/// A node from a name and a command line, running in `base_dir` with no extra environment;
+/// crashable if it is a daemon.
 fn command_node(name: &str, cmd: &str, daemon: bool, base_dir: &Path) -> Result<Node, String> {
     let (program, argv) = split_cmd(cmd, &format!("--node {name}='./{name}'"))?;
     let program = resolve_program(&program, base_dir, std::env::var_os("PATH").as_deref())?;
@@ -113,6 +119,7 @@ fn command_node(name: &str, cmd: &str, daemon: bool, base_dir: &Path) -> Result<
         argv,
         program,
         daemon,
+        crashable: daemon,
         ready: None,
         env: BTreeMap::new(),
         cwd: base_dir.to_path_buf(),

@@ -7,13 +7,28 @@ use std::path::Path;
 use crate::ConfigError;
 
 /// The keys of a `[[node]]` table.
-pub(crate) const NODE_KEYS: &[&str] = &["name", "cmd", "daemon", "ready", "env", "cwd", "delay"];
+pub(crate) const NODE_KEYS: &[&str] = &[
+    "name",
+    "cmd",
+    "daemon",
+    "crashable",
+    "ready",
+    "env",
+    "cwd",
+    "delay",
+];
 /// The keys of the `[run]` table.
 pub(crate) const RUN_KEYS: &[&str] = &["timeout", "grace", "ready_timeout", "setup"];
 /// The keys of the `[check]` table.
 pub(crate) const CHECK_KEYS: &[&str] = &["cmd", "timeout"];
+/// The keys of the `[explore]` table.
+pub(crate) const EXPLORE_KEYS: &[&str] = &["max_crashes", "omissions", "max_faults", "runs"];
 /// The keys at the top level of the file.
-pub(crate) const TOP_KEYS: &[&str] = &["node", "run", "check"];
+pub(crate) const TOP_KEYS: &[&str] = &["node", "run", "check", "explore"];
+/// The `[explore]` keys whose value is a whole number written without quotes.
+const NUMBER_KEYS: &[&str] = &["max_crashes", "max_faults", "runs"];
+/// The keys whose value is `true` or `false`.
+const BOOLEAN_KEYS: &[&str] = &["daemon", "crashable", "omissions"];
 
 /// What a key's value should be, and an example: `("true or false", "daemon = true")`.
 pub(crate) fn expected(key: &str) -> (String, String) {
@@ -24,6 +39,7 @@ pub(crate) fn expected(key: &str) -> (String, String) {
         ),
         "cmd" => ("a quoted command line", r#"cmd = "./server 7000""#),
         "daemon" => ("true or false", "daemon = true"),
+        "crashable" => ("true or false", "crashable = false"),
         "ready" => (
             "a quoted address",
             r#"ready = "tcp:127.0.0.1:7000" or ready = "unix:server.sock""#,
@@ -44,6 +60,11 @@ pub(crate) fn expected(key: &str) -> (String, String) {
         ),
         "run" => ("a table", r#"[run] timeout = "60s""#),
         "check" => ("a table", r#"[check] cmd = "./check.sh""#),
+        "explore" => ("a table", "[explore] max_faults = 2"),
+        "max_crashes" => ("a whole number, 0 or more", "max_crashes = 1"),
+        "omissions" => ("true or false", "omissions = false"),
+        "max_faults" => ("a whole number, 1 or more", "max_faults = 2"),
+        "runs" => ("a whole number, 1 or more", "runs = 200"),
         other => return ("a quoted string".into(), format!(r#"{other} = "value""#)),
     };
     (what.into(), example.into())
@@ -244,7 +265,7 @@ fn explain(raw: &str, before: &str, after: &str, line: &str) -> String {
                 r#"each node needs its own [[node]] table with double brackets, not [node] (e.g. [[node]] name = "server" cmd = "./server 7000")"#
                     .to_string()
             }
-            Some("run" | "check") if found == "an array" => format!(
+            Some("run" | "check" | "explore") if found == "an array" => format!(
                 "there is only one [{k}] table: write [{k}], not [[{k}]]",
                 k = key.as_deref().unwrap_or_default()
             ),
@@ -293,14 +314,21 @@ fn explain(raw: &str, before: &str, after: &str, line: &str) -> String {
         if value.is_empty() || value.starts_with(['#', '}', ',', ']']) {
             return format!(r#"expected a value after "{key} =" ({})"#, hint(&key));
         }
-        if key == "daemon" {
-            return r#""daemon" must be true or false (lowercase, no quotes), e.g. daemon = true"#
-                .to_string();
+        if let Some(message) = unreadable_value(&key, first) {
+            return message;
         }
         return format!(
             r#"cannot read the value of "{key}": text must be in quotes ({})"#,
             hint(&key)
         );
+    }
+    // A malformed number ("01", "1__0", "2x") is reported further into the value.
+    if let Some(key) = before.find('=').and_then(|i| key_before(&before[..=i])) {
+        if NUMBER_KEYS.contains(&key.as_str()) {
+            if let Some(message) = unreadable_value(&key, first) {
+                return message;
+            }
+        }
     }
     if first.starts_with("expected newline") {
         return r#"unexpected text after the value: write one key = value per line, and quote a whole command line (e.g. cmd = "./server 7000")"#
@@ -311,7 +339,7 @@ fn explain(raw: &str, before: &str, after: &str, line: &str) -> String {
             .to_string();
     }
     if first.starts_with("invalid table header") {
-        return "invalid table header: write [[node]] (once per node), [run] or [check]"
+        return "invalid table header: write [[node]] (once per node), [run], [check] or [explore]"
             .to_string();
     }
     if first.starts_with("invalid inline table") {
@@ -319,6 +347,35 @@ fn explain(raw: &str, before: &str, after: &str, line: &str) -> String {
             .to_string();
     }
     format!("invalid TOML: {}", one_line(raw))
+}
+
+/// A message for a value of a `true`/`false` or number key that TOML cannot read (`yes`,
+/// `two`, `01`), given the first line of `toml`'s message; `None` for other keys.
+fn unreadable_value(key: &str, first: &str) -> Option<String> {
+    let (what, example) = expected(key);
+    if BOOLEAN_KEYS.contains(&key) {
+        return Some(format!(
+            r#""{key}" must be true or false (lowercase, no quotes), e.g. {example}"#
+        ));
+    }
+    if !NUMBER_KEYS.contains(&key) {
+        return None;
+    }
+    if first.starts_with("number too large") {
+        return Some(too_large(key));
+    }
+    Some(format!(
+        r#""{key}" must be {what}, written as plain digits (no quotes, no leading zeros), e.g. {example}"#
+    ))
+}
+
+/// `"key" is too large: …` for a whole number past `u32::MAX`.
+pub(crate) fn too_large(key: &str) -> String {
+    format!(
+        r#""{key}" is too large: at most {} (e.g. {})"#,
+        u32::MAX,
+        expected(key).1
+    )
 }
 
 /// "unknown field `nmae`, expected one of `name`, …" → which table, a suggestion, the keys.
@@ -330,7 +387,12 @@ fn unknown_key(raw: &str) -> String {
     let (table, keys): (&str, Vec<String>) = if allowed == TOP_KEYS {
         (
             "at the top level",
-            vec!["[[node]]".into(), "[run]".into(), "[check]".into()],
+            vec![
+                "[[node]]".into(),
+                "[run]".into(),
+                "[check]".into(),
+                "[explore]".into(),
+            ],
         )
     } else {
         let table = if allowed == NODE_KEYS {
@@ -339,6 +401,8 @@ fn unknown_key(raw: &str) -> String {
             "in [run]"
         } else if allowed == CHECK_KEYS {
             "in [check]"
+        } else if allowed == EXPLORE_KEYS {
+            "in [explore]"
         } else {
             "here"
         };

@@ -9,17 +9,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use crate::diag::{hint, wrong_type, Source};
+use crate::diag::{hint, too_large, wrong_type, Source};
 use crate::validate::{
     check_name, join, parse_duration, parse_ready, resolve_dir, resolve_program, split_cmd,
 };
-use crate::{Check, Cluster, ConfigError, Node, RunSpec};
+use crate::{Check, Cluster, ConfigError, ExploreSpec, Node, RunSpec};
 
 /// A value as written, with where it is; types are checked by hand for better messages.
 type Field = Option<Spanned<Value>>;
 
 // The field order of these structs is the order in which serde lists the allowed keys; it must
-// match `diag::{TOP,NODE,RUN,CHECK}_KEYS`.
+// match `diag::{TOP,NODE,RUN,CHECK,EXPLORE}_KEYS`.
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +27,7 @@ struct RawFile {
     node: Option<Spanned<Vec<Spanned<RawNode>>>>,
     run: Option<RawRun>,
     check: Option<Spanned<RawCheck>>,
+    explore: Option<RawExplore>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +36,7 @@ struct RawNode {
     name: Field,
     cmd: Field,
     daemon: Field,
+    crashable: Field,
     ready: Field,
     env: Option<Spanned<BTreeMap<String, Spanned<Value>>>>,
     cwd: Field,
@@ -55,6 +57,15 @@ struct RawRun {
 struct RawCheck {
     cmd: Field,
     timeout: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExplore {
+    max_crashes: Field,
+    omissions: Field,
+    max_faults: Field,
+    runs: Field,
 }
 
 /// Reads and validates the cluster file at `path`. See `docs/cluster-file.md`.
@@ -114,12 +125,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Cluster, ConfigError> {
         None => RunSpec::default(),
     };
     let check = raw.check.map(|c| reader.check(c)).transpose()?;
+    let explore = match raw.explore {
+        Some(raw_explore) => reader.explore(raw_explore)?,
+        None => ExploreSpec::default(),
+    };
     Ok(Cluster {
         path: Some(path.to_path_buf()),
         base_dir,
         nodes,
         run,
         check,
+        explore,
     })
 }
 
@@ -145,6 +161,35 @@ impl Reader<'_> {
             Value::String(s) => Ok(s),
             other => Err(self.err(v.span(), &wrong_type(key, describe(other)))),
         }
+    }
+
+    /// A `true`/`false` value, or `default` when the key is absent.
+    fn boolean(&self, key: &str, v: &Field, default: bool) -> Result<bool, ConfigError> {
+        let Some(v) = v else { return Ok(default) };
+        match v.get_ref() {
+            Value::Boolean(b) => Ok(*b),
+            other => Err(self.err(v.span(), &wrong_type(key, describe(other)))),
+        }
+    }
+
+    /// A whole number from `min` to `u32::MAX`, or `None` when the key is absent.
+    fn count(&self, key: &str, v: &Field, min: u32) -> Result<Option<u32>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let span = v.span();
+        // Numbers are quoted back as written ("0x10", "2.0"), not as parsed.
+        let written = || self.src.text.get(span.clone()).unwrap_or("").trim();
+        let n = match v.get_ref() {
+            Value::Integer(n) if *n < i64::from(min) => {
+                Err(self.err(span.clone(), &wrong_type(key, written())))
+            }
+            Value::Integer(n) => {
+                u32::try_from(*n).map_err(|_| self.err(span.clone(), &too_large(key)))
+            }
+            // Fractions are shown as written: "not 1.5".
+            Value::Float(_) => Err(self.err(span.clone(), &wrong_type(key, written()))),
+            other => Err(self.err(span.clone(), &wrong_type(key, describe(other)))),
+        }?;
+        Ok(Some(n))
     }
 
     fn duration(
@@ -254,13 +299,9 @@ impl Reader<'_> {
         let program = resolve_program(&program, &cwd, path_var.as_deref())
             .map_err(|m| self.err(cmd_v.span(), &m))?;
 
-        let daemon = match &raw.daemon {
-            Some(v) => match v.get_ref() {
-                Value::Boolean(b) => *b,
-                other => return Err(self.err(v.span(), &wrong_type("daemon", describe(other)))),
-            },
-            None => false,
-        };
+        let daemon = self.boolean("daemon", &raw.daemon, false)?;
+        // The daemons are the system under test; the other nodes are the oracle.
+        let crashable = self.boolean("crashable", &raw.crashable, daemon)?;
 
         let ready = match &raw.ready {
             Some(v) => {
@@ -278,6 +319,7 @@ impl Reader<'_> {
             argv,
             program,
             daemon,
+            crashable,
             ready,
             env,
             cwd,
@@ -300,6 +342,20 @@ impl Reader<'_> {
                 Some(v) => Some(self.string("setup", v)?.to_string()),
                 None => None,
             },
+        })
+    }
+
+    fn explore(&self, raw: RawExplore) -> Result<ExploreSpec, ConfigError> {
+        let default = ExploreSpec::default();
+        Ok(ExploreSpec {
+            max_crashes: self
+                .count("max_crashes", &raw.max_crashes, 0)?
+                .unwrap_or(default.max_crashes),
+            omissions: self.boolean("omissions", &raw.omissions, default.omissions)?,
+            max_faults: self
+                .count("max_faults", &raw.max_faults, 1)?
+                .unwrap_or(default.max_faults),
+            runs: self.count("runs", &raw.runs, 1)?.or(default.runs),
         })
     }
 

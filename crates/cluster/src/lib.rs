@@ -1,5 +1,5 @@
 //! The cluster file: the nodes of a system under test, how to start them, when they are ready,
-//! how the run ends and how its outcome is checked.
+//! how the run ends, how its outcome is checked, and which faults `bop explore` may inject.
 //!
 //! [`load`] reads a TOML cluster file (see `docs/cluster-file.md`); [`Cluster::from_commands`]
 //! builds the same description from command-line `--node` options and [`Cluster::from_argv`]
@@ -35,6 +35,8 @@ pub struct Cluster {
     pub run: RunSpec,
     /// The optional oracle run after the system stops.
     pub check: Option<Check>,
+    /// The `[explore]` table: the limits of `bop explore` fault campaigns.
+    pub explore: ExploreSpec,
 }
 
 /// One named part of the system: a program started with its arguments.
@@ -51,6 +53,9 @@ pub struct Node {
     /// A daemon keeps running: it is stopped (SIGTERM, then SIGKILL after the grace period)
     /// once every non-daemon node has exited.
     pub daemon: bool,
+    /// Whether `bop explore` may crash this node. Defaults to `daemon`: the daemons are the
+    /// system and may be crashed; the non-daemon nodes are the oracle and are not.
+    pub crashable: bool,
     /// Later nodes start only once this is ready.
     pub ready: Option<Ready>,
     /// Extra environment variables (added to bop's own environment).
@@ -91,6 +96,31 @@ impl Default for RunSpec {
             grace: Duration::from_secs(3),
             ready_timeout: Duration::from_secs(30),
             setup: None,
+        }
+    }
+}
+
+/// The `[explore]` table: what faults `bop explore` may inject, and its default limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExploreSpec {
+    /// At most this many crash faults in one run of a campaign (0: no crashes).
+    pub max_crashes: u32,
+    /// Whether message omissions may be injected.
+    pub omissions: bool,
+    /// The default for `bop explore --max-faults`: at most this many faults in one run (≥ 1).
+    pub max_faults: u32,
+    /// The default for `bop explore --budget`: how many runs a campaign may make (≥ 1), if
+    /// the file sets one.
+    pub runs: Option<u32>,
+}
+
+impl Default for ExploreSpec {
+    fn default() -> Self {
+        ExploreSpec {
+            max_crashes: 1,
+            omissions: true,
+            max_faults: 2,
+            runs: None,
         }
     }
 }

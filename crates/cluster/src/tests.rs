@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::{load, parse, Cluster, Ready, RunSpec};
+use crate::{load, parse, Cluster, ExploreSpec, Ready, RunSpec};
 
 /// A scratch directory under the system temp dir, removed on drop.
 struct Scratch(PathBuf);
@@ -133,6 +133,7 @@ timeout = "10s"
     assert_eq!(n.argv, ["./server", "7000", "two words"]);
     assert_eq!(n.program, server);
     assert!(n.daemon);
+    assert!(n.crashable);
     assert_eq!(
         n.ready,
         Some(Ready::Tcp("127.0.0.1:7000".parse::<SocketAddr>().unwrap()))
@@ -152,6 +153,7 @@ timeout = "10s"
     );
     assert_eq!(n.cwd, data);
     assert!(!n.daemon);
+    assert!(!n.crashable);
     assert_eq!(
         n.ready,
         Some(Ready::Unix(s.path("relay.sock"))),
@@ -195,9 +197,11 @@ fn defaults() {
     assert_eq!(c.run.grace, Duration::from_secs(3));
     assert_eq!(c.run.ready_timeout, Duration::from_secs(30));
     assert_eq!(c.check, None);
+    assert_eq!(c.explore, ExploreSpec::default());
     let n = &c.nodes[0];
     assert_eq!(n.program, server);
     assert!(!n.daemon);
+    assert!(!n.crashable);
     assert_eq!(n.ready, None);
     assert!(n.env.is_empty());
     assert_eq!(n.cwd, s.0);
@@ -353,7 +357,7 @@ fn unknown_keys() {
     assert_msg(
         &e,
         "relay.toml:2:1: unknown key \"nmae\" in [[node]] (did you mean \"name\"?)",
-        &["the allowed keys are name, cmd, daemon, ready, env, cwd, delay"],
+        &["the allowed keys are name, cmd, daemon, crashable, ready, env, cwd, delay"],
     );
     let e = s.error("[run]\ntimout = \"1s\"\n");
     assert_msg(
@@ -371,7 +375,38 @@ fn unknown_keys() {
     assert_msg(
         &e,
         "relay.toml:1:3: unknown key \"nodes\" at the top level (did you mean \"node\"?)",
-        &["[[node]], [run], [check]"],
+        &["[[node]], [run], [check], [explore]"],
+    );
+    let e = s.error(
+        "[explore]
+max_crash = 1
+",
+    );
+    assert_eq!(
+        e,
+        "relay.toml:2:1: unknown key \"max_crash\" in [explore] (did you mean \"max_crashes\"?); the allowed keys are max_crashes, omissions, max_faults, runs\n 2 | max_crash = 1\n   | ^^^^^^^^^"
+    );
+    let e = s.error(
+        "[explore]
+budget = 100
+",
+    );
+    assert_msg(
+        &e,
+        "relay.toml:2:1: unknown key \"budget\" in [explore]; the allowed keys are max_crashes, omissions, max_faults, runs",
+        &[],
+    );
+    let e = s.error("[[node]]\ncrashible = true\n");
+    assert_msg(
+        &e,
+        "relay.toml:2:1: unknown key \"crashible\" in [[node]] (did you mean \"crashable\"?)",
+        &[],
+    );
+    let e = s.error("[explor]\n");
+    assert_msg(
+        &e,
+        "relay.toml:1:2: unknown key \"explor\" at the top level (did you mean \"explore\"?)",
+        &["[[node]], [run], [check], [explore]"],
     );
 }
 
@@ -714,8 +749,11 @@ fn from_commands() {
     assert_eq!(c.nodes.len(), 2);
     assert_eq!(c.nodes[0].program, server);
     assert!(c.nodes[0].daemon);
+    assert!(c.nodes[0].crashable, "--daemon makes a node crashable");
     assert_eq!(c.nodes[0].cwd, s.0);
     assert!(!c.nodes[1].daemon);
+    assert!(!c.nodes[1].crashable);
+    assert_eq!(c.explore, ExploreSpec::default());
     assert_eq!(c.nodes[1].argv, ["sh", "-c", "exit 0"]);
     assert_eq!(c.run, RunSpec::default());
     assert_eq!(c.check, None);
@@ -785,7 +823,9 @@ fn from_argv() {
     assert_eq!(n.argv, argv);
     assert_eq!(n.program, server);
     assert!(!n.daemon);
+    assert!(!n.crashable);
     assert_eq!(c.run, RunSpec::default());
+    assert_eq!(c.explore, ExploreSpec::default());
 
     let c = Cluster::from_argv(&["sh".to_string()], &s.0).unwrap();
     assert_eq!(c.nodes[0].name, "sh");
@@ -811,7 +851,7 @@ fn no_panics_on_damaged_input() {
     let s = Scratch::new();
     s.program("server");
     s.program("check.sh");
-    let text = "[[node]]\nname = \"server\" # é\ncmd = \"./server 'a b'\"\ndaemon = true\nready = \"tcp:[::1]:7000\"\nenv = { A = \"b\" }\r\ndelay = \"1s\"\n[run]\ntimeout = \"2s\"\n[check]\ncmd = \"./check.sh\"\n";
+    let text = "[[node]]\nname = \"server\" # é\ncmd = \"./server 'a b'\"\ndaemon = true\ncrashable = false\nready = \"tcp:[::1]:7000\"\nenv = { A = \"b\" }\r\ndelay = \"1s\"\n[run]\ntimeout = \"2s\"\n[check]\ncmd = \"./check.sh\"\n[explore]\nmax_crashes = 0\nomissions = true\nmax_faults = 3\nruns = 10\n";
     let path = s.path("relay.toml");
     assert!(parse(text, &path).is_ok());
     for (i, _) in text.char_indices() {
@@ -869,5 +909,306 @@ fn env_subtable() {
     assert_eq!(
         c.nodes[0].env.get("RUST_LOG").map(String::as_str),
         Some("info")
+    );
+}
+
+#[test]
+fn explore_defaults() {
+    let s = Scratch::new();
+    s.program("server");
+    let d = ExploreSpec::default();
+    assert_eq!(d.max_crashes, 1);
+    assert!(d.omissions);
+    assert_eq!(d.max_faults, 2);
+    assert_eq!(d.runs, None);
+    assert_eq!(s.parse(MINIMAL).unwrap().explore, d);
+    // An empty table, or one setting only some keys, keeps the other defaults.
+    assert_eq!(
+        s.parse(&format!("{MINIMAL}[explore]\n")).unwrap().explore,
+        d
+    );
+    let c = s
+        .parse(&format!("{MINIMAL}[explore]\nruns = 50\n"))
+        .unwrap();
+    assert_eq!(
+        c.explore,
+        ExploreSpec {
+            runs: Some(50),
+            ..ExploreSpec::default()
+        }
+    );
+}
+
+#[test]
+fn explore_values() {
+    let s = Scratch::new();
+    s.program("server");
+    let c = s
+        .parse(&format!(
+            "[explore]\nmax_crashes = 0\nomissions = false\nmax_faults = 5\nruns = 200\n\n{MINIMAL}"
+        ))
+        .unwrap();
+    assert_eq!(
+        c.explore,
+        ExploreSpec {
+            max_crashes: 0,
+            omissions: false,
+            max_faults: 5,
+            runs: Some(200),
+        }
+    );
+    let c = s
+        .parse(&format!(
+            "{MINIMAL}[explore]\nmax_crashes = 3\nmax_faults = 1\nruns = 1\nomissions = true\n"
+        ))
+        .unwrap();
+    assert_eq!(
+        c.explore,
+        ExploreSpec {
+            max_crashes: 3,
+            omissions: true,
+            max_faults: 1,
+            runs: Some(1),
+        }
+    );
+    // The largest value that fits, and TOML's other ways to write an integer.
+    let c = s
+        .parse(&format!(
+            "{MINIMAL}[explore]\nruns = 4_294_967_295\nmax_faults = 0x10\nmax_crashes = +2\n"
+        ))
+        .unwrap();
+    assert_eq!(c.explore.runs, Some(u32::MAX));
+    assert_eq!(c.explore.max_faults, 16);
+    assert_eq!(c.explore.max_crashes, 2);
+}
+
+#[test]
+fn crashable_follows_daemon() {
+    let s = Scratch::new();
+    s.program("server");
+    let c = s
+        .parse(
+            r#"[[node]]
+name = "a"
+cmd = "./server"
+daemon = true
+
+[[node]]
+name = "b"
+cmd = "./server"
+
+[[node]]
+name = "c"
+cmd = "./server"
+daemon = true
+crashable = false
+
+[[node]]
+name = "d"
+cmd = "./server"
+crashable = true
+
+[[node]]
+name = "e"
+cmd = "./server"
+daemon = false
+crashable = false
+"#,
+        )
+        .unwrap();
+    let flags: Vec<(&str, bool, bool)> = c
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.daemon, n.crashable))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("a", true, true),
+            ("b", false, false),
+            ("c", true, false),
+            ("d", false, true),
+            ("e", false, false),
+        ]
+    );
+}
+
+#[test]
+fn crashable_errors() {
+    let s = Scratch::new();
+    s.program("server");
+    let e = s.error(&format!("{MINIMAL}crashable = \"true\"\n"));
+    assert_eq!(
+        e,
+        "relay.toml:4:13: \"crashable\" must be true or false, not a string (e.g. crashable = false)\n 4 | crashable = \"true\"\n   |             ^^^^^^"
+    );
+    let e = s.error(&format!("{MINIMAL}crashable = 1\n"));
+    assert_msg(
+        &e,
+        "relay.toml:4:13: \"crashable\" must be true or false, not a number (e.g. crashable = false)",
+        &[],
+    );
+    let e = s.error(&format!("{MINIMAL}crashable = yes\n"));
+    assert_msg(
+        &e,
+        "relay.toml:4:13: \"crashable\" must be true or false (lowercase, no quotes), e.g. crashable = false",
+        &[],
+    );
+    let e = s.error(&format!("{MINIMAL}crashable =\n"));
+    assert_msg(
+        &e,
+        "relay.toml:4:12: expected a value after \"crashable =\" (true or false, e.g. crashable = false)",
+        &[],
+    );
+}
+
+#[test]
+fn explore_errors() {
+    let s = Scratch::new();
+    s.program("server");
+    // Each case: the [explore] line, then the expected message (reported on line 5).
+    let cases = [
+        (
+            "max_crashes = -1",
+            "relay.toml:5:15: \"max_crashes\" must be a whole number, 0 or more, not -1 (e.g. max_crashes = 1)",
+        ),
+        (
+            "max_crashes = \"1\"",
+            "relay.toml:5:15: \"max_crashes\" must be a whole number, 0 or more, not a string (e.g. max_crashes = 1)",
+        ),
+        (
+            "max_crashes = true",
+            "relay.toml:5:15: \"max_crashes\" must be a whole number, 0 or more, not true/false (e.g. max_crashes = 1)",
+        ),
+        (
+            "max_faults = 0",
+            "relay.toml:5:14: \"max_faults\" must be a whole number, 1 or more, not 0 (e.g. max_faults = 2)",
+        ),
+        (
+            "max_faults = -3",
+            "relay.toml:5:14: \"max_faults\" must be a whole number, 1 or more, not -3 (e.g. max_faults = 2)",
+        ),
+        (
+            "max_faults = 2.5",
+            "relay.toml:5:14: \"max_faults\" must be a whole number, 1 or more, not 2.5 (e.g. max_faults = 2)",
+        ),
+        (
+            "max_faults = [2]",
+            "relay.toml:5:14: \"max_faults\" must be a whole number, 1 or more, not an array (e.g. max_faults = 2)",
+        ),
+        (
+            "runs = 0",
+            "relay.toml:5:8: \"runs\" must be a whole number, 1 or more, not 0 (e.g. runs = 200)",
+        ),
+        (
+            "runs = \"100\"",
+            "relay.toml:5:8: \"runs\" must be a whole number, 1 or more, not a string (e.g. runs = 200)",
+        ),
+        (
+            "runs = 1e3",
+            "relay.toml:5:8: \"runs\" must be a whole number, 1 or more, not 1e3 (e.g. runs = 200)",
+        ),
+        (
+            "runs = 5000000000",
+            "relay.toml:5:8: \"runs\" is too large: at most 4294967295 (e.g. runs = 200)",
+        ),
+        (
+            "runs = 99999999999999999999",
+            "relay.toml:5:8: \"runs\" is too large: at most 4294967295 (e.g. runs = 200)",
+        ),
+        (
+            "runs = two",
+            "relay.toml:5:8: \"runs\" must be a whole number, 1 or more, written as plain digits (no quotes, no leading zeros), e.g. runs = 200",
+        ),
+        (
+            "runs = 010",
+            "relay.toml:5:9: \"runs\" must be a whole number, 1 or more, written as plain digits (no quotes, no leading zeros), e.g. runs = 200",
+        ),
+        (
+            "runs = 2x",
+            "relay.toml:5:9: \"runs\" must be a whole number, 1 or more, written as plain digits (no quotes, no leading zeros), e.g. runs = 200",
+        ),
+        (
+            "runs =",
+            "relay.toml:5:7: expected a value after \"runs =\" (a whole number, 1 or more, e.g. runs = 200)",
+        ),
+        (
+            "omissions = \"no\"",
+            "relay.toml:5:13: \"omissions\" must be true or false, not a string (e.g. omissions = false)",
+        ),
+        (
+            "omissions = 0",
+            "relay.toml:5:13: \"omissions\" must be true or false, not a number (e.g. omissions = false)",
+        ),
+        (
+            "omissions = no",
+            "relay.toml:5:13: \"omissions\" must be true or false (lowercase, no quotes), e.g. omissions = false",
+        ),
+    ];
+    for (line, message) in cases {
+        let e = s.error(&format!("{MINIMAL}[explore]\n{line}\n"));
+        assert_msg(&e, &format!("{message}\n 5 | {line}\n"), &[]);
+    }
+    // The caret is under the whole value.
+    let e = s.error(&format!("{MINIMAL}[explore]\nmax_crashes = -1\n"));
+    assert!(
+        e.ends_with("\n 5 | max_crashes = -1\n   |               ^^"),
+        "{e}"
+    );
+
+    let e = s.error(&format!("{MINIMAL}[[explore]]\n"));
+    assert_msg(
+        &e,
+        "relay.toml:4:1: there is only one [explore] table: write [explore], not [[explore]]",
+        &[],
+    );
+    let e = s.error(&format!("explore = 3\n{MINIMAL}"));
+    assert_msg(
+        &e,
+        "relay.toml:1:11: \"explore\" must be a table, not a number (e.g. [explore] max_faults = 2)",
+        &[],
+    );
+    let e = s.error(&format!("{MINIMAL}[explore]\n[explore]\n"));
+    assert_msg(
+        &e,
+        "relay.toml:5:1: the table [explore] appears twice: merge the two into one",
+        &[],
+    );
+}
+
+/// The `[explore]` example in docs/cluster-file.md is valid and means what it says.
+#[test]
+fn documented_explore_example() {
+    let doc = include_str!("../../../docs/cluster-file.md");
+    let start = doc
+        .find("```toml\n[[node]]\nname      = \"server\"")
+        .expect("the [explore] example is in the docs")
+        + 8;
+    let len = doc[start..].find("```").expect("the example ends");
+    let s = Scratch::new();
+    s.program("server");
+    s.program("client");
+    let c = s.parse(&doc[start..start + len]).unwrap();
+    let flags: Vec<(&str, bool, bool)> = c
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.daemon, n.crashable))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("server", true, true),
+            ("backup", true, false),
+            ("client", false, false),
+        ]
+    );
+    assert_eq!(
+        c.explore,
+        ExploreSpec {
+            max_crashes: 2,
+            omissions: false,
+            max_faults: 3,
+            runs: Some(500),
+        }
     );
 }

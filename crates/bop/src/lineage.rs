@@ -1,0 +1,396 @@
+//! Reading a recorded run as a campaign needs it: who each message went to, each message's
+//! number on its link (as fault rules count them), the causal past of the run's outcome, and
+//! the faults that could cut it.
+//!
+//! Messages are named as the fault engine names them: `drop A -> B #N` is the Nth send call
+//! node A made to node B, counted at the call, including sends a fault swallowed; a crash point
+//! `crash A at A.send(B)#N` is counted the same way. Peers are resolved from the trace itself:
+//! every socket address (and Unix socket inode) seen as a node's own belongs to that node; a
+//! send whose peer address is unknown falls back to the node that received it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use bop_syscalls::SockAddr;
+use bop_trace::Event;
+use rustc_hash::FxHashMap as HashMap;
+
+/// A fault a campaign may inject, named in bop's fault language.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// Lose the `n`th message `from` sends `to`: `drop FROM -> TO #N`.
+    Drop {
+        /// The sending node.
+        from: String,
+        /// The receiving node.
+        to: String,
+        /// The message's number on the link, from 1.
+        n: u64,
+    },
+    /// Crash `node` at its `n`th send to `peer` (the message is never sent):
+    /// `crash NODE at NODE.send(PEER)#N`.
+    Crash {
+        /// The node to crash.
+        node: String,
+        /// The peer of the send it dies at.
+        peer: String,
+        /// The send's number on the link, from 1.
+        n: u64,
+    },
+}
+
+impl Fault {
+    /// Whether it is a crash.
+    pub fn is_crash(&self) -> bool {
+        matches!(self, Fault::Crash { .. })
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Drop { from, to, n } => write!(f, "drop {from} -> {to} #{n}"),
+            Fault::Crash { node, peer, n } => write!(f, "crash {node} at {node}.send({peer})#{n}"),
+        }
+    }
+}
+
+/// Which faults a campaign may use (the cluster file's `[explore]` table and `crashable`).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Nodes that may be crashed.
+    pub crashable: BTreeSet<String>,
+    /// Whether messages may be lost.
+    pub omissions: bool,
+}
+
+/// One message of a run: a send by one node received by another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The send's event id.
+    pub send: u64,
+    /// The sending node.
+    pub from: String,
+    /// The receiving node.
+    pub to: String,
+    /// The send's number on the link.
+    pub n: u64,
+}
+
+/// A recorded run, indexed for campaigns.
+pub struct Run<'t> {
+    /// The run's events, in the trace's (causal) order.
+    pub events: &'t [Event],
+    /// The non-daemon nodes (the oracle).
+    pub oracle: BTreeSet<String>,
+    /// Whether the cluster has a `[check]` (it may look at any node's state: every event is
+    /// part of the outcome's past).
+    pub has_check: bool,
+    /// Send event id → (peer node, number on the link).
+    pub sends: HashMap<u64, (String, u64)>,
+    /// Event id → index in `events`.
+    pub index: HashMap<u64, usize>,
+    /// Messages sent by one node and received by another, in send order.
+    pub messages: Vec<Message>,
+}
+
+/// The node a fault event names as its peer: the rule's text ends in `[WHAT NODE PEER]`.
+fn fault_peer(e: &Event) -> Option<&str> {
+    let d = e.detail.as_deref()?;
+    let inner = d.rsplit_once('[')?.1.strip_suffix(']')?;
+    let mut words = inner.split(' ');
+    let (_what, _node, peer) = (words.next()?, words.next()?, words.next()?);
+    Some(peer)
+}
+
+impl<'t> Run<'t> {
+    /// Indexes `events`; `oracle` are the non-daemon nodes.
+    pub fn new(events: &'t [Event], oracle: BTreeSet<String>, has_check: bool) -> Run<'t> {
+        // whose is each address and each Unix socket
+        let mut owner_addr: HashMap<&SockAddr, &str> = HashMap::default();
+        let mut owner_ino: HashMap<u64, &str> = HashMap::default();
+        for e in events {
+            if let Some(s) = &e.sock {
+                owner_ino.entry(s.id).or_insert(&e.node);
+                if let Some(l) = &s.local {
+                    if !matches!(l, SockAddr::Unix(p) if p.is_empty()) {
+                        owner_addr.entry(l).or_insert(&e.node);
+                    }
+                }
+            }
+        }
+        let index: HashMap<u64, usize> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.id?, i)))
+            .collect();
+        // who received each send (the fallback for unknown addresses)
+        let mut receiver: HashMap<u64, &str> = HashMap::default();
+        for e in events {
+            for ed in e.from.iter().flatten() {
+                if ed.kind == "msg" {
+                    receiver.entry(ed.id).or_insert(&e.node);
+                }
+            }
+        }
+        let peer_of = |e: &'t Event| -> Option<&'t str> {
+            let s = e.sock.as_ref();
+            let by_addr = e
+                .addr
+                .as_ref()
+                .or_else(|| s.and_then(|s| s.peer.as_ref()))
+                .and_then(|a| owner_addr.get(a).copied());
+            let by_ino = s
+                .and_then(|s| s.peer_id)
+                .and_then(|p| owner_ino.get(&p).copied());
+            by_addr
+                .or(by_ino)
+                .or_else(|| e.id.and_then(|id| receiver.get(&id).copied()))
+        };
+        let mut counts: HashMap<(&str, &str), u64> = HashMap::default();
+        let mut sends = HashMap::default();
+        for e in events {
+            let is_send = e.kind == "syscall" && e.op.as_deref() == Some("send");
+            let is_lost = e.kind == "fault" && matches!(e.op.as_deref(), Some("drop" | "partition"));
+            if !is_send && !is_lost {
+                continue;
+            }
+            let peer = if is_lost { fault_peer(e) } else { peer_of(e) };
+            let Some(peer) = peer.filter(|p| *p != e.node) else {
+                continue;
+            };
+            let n = counts.entry((&e.node, peer)).or_insert(0);
+            *n += 1;
+            if let (true, Some(id)) = (is_send, e.id) {
+                sends.insert(id, (peer.to_string(), *n));
+            }
+        }
+        let mut messages = Vec::new();
+        let mut seen = BTreeSet::new();
+        for e in events {
+            for ed in e.from.iter().flatten() {
+                if ed.kind != "msg" || !seen.insert(ed.id) {
+                    continue;
+                }
+                let Some(&i) = index.get(&ed.id) else {
+                    continue;
+                };
+                let send = &events[i];
+                if send.node == e.node {
+                    continue;
+                }
+                if let Some((peer, n)) = sends.get(&ed.id) {
+                    if *peer == e.node {
+                        messages.push(Message {
+                            send: ed.id,
+                            from: send.node.clone(),
+                            to: e.node.clone(),
+                            n: *n,
+                        });
+                    }
+                }
+            }
+        }
+        messages.sort_by_key(|m| m.send);
+        Run {
+            events,
+            oracle,
+            has_check,
+            sends,
+            index,
+            messages,
+        }
+    }
+
+    /// The causal past of the outcome: the events that happened before the oracle nodes'
+    /// last events (all events when a `[check]` judges the run). As lane → how many of the
+    /// lane's first events belong to it.
+    pub fn cone(&self) -> BTreeMap<u32, u64> {
+        let mut cone: BTreeMap<u32, u64> = BTreeMap::new();
+        if self.has_check {
+            for e in self.events {
+                if let Some(l) = e.lane {
+                    let c = cone.entry(l).or_insert(0);
+                    *c = (*c).max(e.seq + 1);
+                }
+            }
+            return cone;
+        }
+        for e in self.events.iter().filter(|e| self.oracle.contains(&e.node)) {
+            for (k, v) in e.vc.iter().flatten() {
+                if let Ok(l) = k.parse::<u32>() {
+                    let c = cone.entry(l).or_insert(0);
+                    *c = (*c).max(*v);
+                }
+            }
+        }
+        cone
+    }
+
+    /// Whether the event with this id is in `cone`.
+    fn in_cone(&self, cone: &BTreeMap<u32, u64>, id: u64) -> bool {
+        let Some(&i) = self.index.get(&id) else {
+            return false;
+        };
+        let e = &self.events[i];
+        e.lane
+            .is_some_and(|l| cone.get(&l).is_some_and(|&c| e.seq < c))
+    }
+
+    /// The messages the outcome depends on (in its causal past).
+    pub fn lineage(&self) -> Vec<&Message> {
+        let cone = self.cone();
+        self.messages
+            .iter()
+            .filter(|m| self.in_cone(&cone, m.send))
+            .collect()
+    }
+
+    /// The faults that could cut the outcome's support in this run: the loss of each message
+    /// in its lineage, and for each crashable node with a message in it, a crash at its first
+    /// such send (which also silences all its later ones).
+    pub fn support(&self, policy: &Policy) -> BTreeSet<Fault> {
+        faults_of(self.lineage(), policy, true)
+    }
+
+    /// Every fault of the run's graph, not only its outcome's lineage: each message's loss, and
+    /// a crash of a crashable node at each of its sends (the `edges` and `random` strategies).
+    pub fn universe(&self, policy: &Policy) -> BTreeSet<Fault> {
+        faults_of(self.messages.iter().collect(), policy, false)
+    }
+}
+
+fn faults_of(msgs: Vec<&Message>, policy: &Policy, first_crash_only: bool) -> BTreeSet<Fault> {
+    let mut out = BTreeSet::new();
+    let mut crashed = BTreeSet::new();
+    for m in msgs {
+        if policy.omissions {
+            out.insert(Fault::Drop {
+                from: m.from.clone(),
+                to: m.to.clone(),
+                n: m.n,
+            });
+        }
+        if policy.crashable.contains(&m.from) && (!first_crash_only || crashed.insert(&m.from)) {
+            out.insert(Fault::Crash {
+                node: m.from.clone(),
+                peer: m.to.clone(),
+                n: m.n,
+            });
+        }
+    }
+    out
+}
+
+/// The smallest sets of faults (at most `max` faults, at most `max_crashes` crashes) that
+/// contain a fault of every support, in a fixed order (by size, then by the supports' order),
+/// skipping those in `tried`. Returns the first such set, or None when there is none.
+///
+/// This is the hitting-set step of lineage-driven fault injection: a run can only lose its
+/// outcome if the faults cut every way the outcome has been seen to come about.
+pub fn next_hitting_set(
+    supports: &[BTreeSet<Fault>],
+    max: usize,
+    max_crashes: usize,
+    tried: &BTreeSet<BTreeSet<Fault>>,
+) -> Option<BTreeSet<Fault>> {
+    if supports.iter().any(|s| s.is_empty()) {
+        // an outcome with nothing to cut: no fault of ours can change it
+        return None;
+    }
+    for size in 1..=max {
+        let mut chosen = BTreeSet::new();
+        if let Some(h) = search(supports, size, max_crashes, tried, &mut chosen) {
+            return Some(h);
+        }
+    }
+    None
+}
+
+fn search(
+    supports: &[BTreeSet<Fault>],
+    size: usize,
+    max_crashes: usize,
+    tried: &BTreeSet<BTreeSet<Fault>>,
+    chosen: &mut BTreeSet<Fault>,
+) -> Option<BTreeSet<Fault>> {
+    let unhit = supports.iter().find(|s| s.is_disjoint(chosen));
+    let Some(unhit) = unhit else {
+        return (chosen.len() == size && !tried.contains(chosen)).then(|| chosen.clone());
+    };
+    if chosen.len() == size {
+        return None;
+    }
+    let crashes = chosen.iter().filter(|f| f.is_crash()).count();
+    for f in unhit {
+        if f.is_crash() && crashes >= max_crashes {
+            continue;
+        }
+        chosen.insert(f.clone());
+        let found = search(supports, size, max_crashes, tried, chosen);
+        chosen.remove(f);
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drop(from: &str, to: &str, n: u64) -> Fault {
+        Fault::Drop {
+            from: from.into(),
+            to: to.into(),
+            n,
+        }
+    }
+
+    #[test]
+    fn faults_print_as_rules_the_parser_accepts() {
+        for f in [
+            drop("a", "b", 2),
+            Fault::Crash {
+                node: "p".into(),
+                peer: "b".into(),
+                n: 1,
+            },
+        ] {
+            let text = f.to_string();
+            let rule = bop_faults::parse_rule(&text).expect(&text);
+            assert_eq!(rule.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn hitting_sets_grow_only_when_needed_and_skip_tried_ones() {
+        let s1: BTreeSet<Fault> = [drop("a", "b", 1), drop("b", "c", 1)].into();
+        let s2: BTreeSet<Fault> = [drop("b", "c", 1), drop("c", "d", 1)].into();
+        let mut tried = BTreeSet::new();
+        // b->c#1 is in both: one fault suffices
+        let h = next_hitting_set(&[s1.clone(), s2.clone()], 2, 0, &tried).unwrap();
+        assert_eq!(h, [drop("b", "c", 1)].into());
+        tried.insert(h);
+        // then pairs
+        let h = next_hitting_set(&[s1.clone(), s2.clone()], 2, 0, &tried).unwrap();
+        assert_eq!(h.len(), 2);
+        assert!(!h.is_disjoint(&s1) && !h.is_disjoint(&s2));
+        // nothing within one fault is left
+        assert_eq!(next_hitting_set(&[s1, s2], 1, 0, &tried), None);
+    }
+
+    #[test]
+    fn crashes_count_against_their_own_bound() {
+        let c = Fault::Crash {
+            node: "p".into(),
+            peer: "b".into(),
+            n: 1,
+        };
+        let s: BTreeSet<Fault> = [c.clone()].into();
+        let tried = BTreeSet::new();
+        assert_eq!(next_hitting_set(std::slice::from_ref(&s), 2, 0, &tried), None);
+        assert_eq!(next_hitting_set(&[s], 2, 1, &tried), Some([c].into()));
+    }
+}
