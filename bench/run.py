@@ -60,6 +60,8 @@ def pingpong(rounds, reps, pin):
         "untraced": pp,
         "bop": [BOP, "run", "-q", "--trace", trace, "--"] + pp,
         "strace -f": ["strace", "-f", "-o", "/dev/null"] + pp,
+        # bop writes its trace to a file; so does this strace (the fair comparison)
+        "strace -f -o FILE": ["strace", "-f", "-o", os.path.join(WORK, "pp.strace")] + pp,
         "strace -f --seccomp-bpf": ["strace", "-f", "--seccomp-bpf", "-e", "trace=read,write",
                                      "-o", "/dev/null"] + pp,
     }
@@ -452,8 +454,11 @@ def trace_events(trace):
 def memory(seconds, rounds):
     pp = [os.path.join(WORK, "pingpong"), str(rounds)]
     trace = os.path.join(WORK, "mem.jsonl")
-    p = subprocess.Popen([BOP, "run", "-q", "--trace", trace, "--"] + pp,
+    # bop's default run limit is 60 s: give it the whole measurement and a margin, and stop it
+    # with SIGINT at the end (it flushes the trace and exits)
+    p = subprocess.Popen([BOP, "run", "-q", "--timeout", f"{seconds + 120}s", "--trace", trace, "--"] + pp,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.time()
     samples = []
     end = time.time() + seconds
     while p.poll() is None and time.time() < end:
@@ -464,12 +469,15 @@ def memory(seconds, rounds):
         except (OSError, AttributeError):
             pass
         time.sleep(5)
+    ran = time.time() - started
     if p.poll() is None:
         p.send_signal(signal.SIGINT)
+    elif ran < seconds:
+        raise RuntimeError(f"memory: bop exited after {ran:.0f} s of the {seconds} s (status {p.returncode})")
     p.wait()
     events = sum(1 for line in open(trace) if '"type":"event"' in line)
     size = os.path.getsize(trace)
-    return samples, events, size
+    return samples, events, size, ran
 
 
 HEADER = """# bop benchmark results
@@ -578,12 +586,22 @@ def main():
                       file=sys.stderr)
         if "memory" in only:
             secs = 60 if a.quick else 600
-            samples, events, size = memory(secs, 10_000_000)
+            samples, events, size, ran = memory(secs, 100_000_000)
             rss = [s[1] for s in samples]
-            save("memory", [f"## bop's memory over a {secs} s ping-pong run", "", provenance(cmd), "",
-                            f"{events} events, trace {size / 1e6:.1f} MB = {size / max(events, 1):.0f} bytes per event; "
-                            f"bop's RSS: first {rss[0] if rss else 0} kB, max {max(rss) if rss else 0} kB, "
-                            f"last {rss[-1] if rss else 0} kB over {len(rss)} samples."])
+            # the first sample can come before bop has even mapped its heap: say so, and
+            # judge flatness from the samples after the first minute
+            settled = [r for (t, r) in samples if t - samples[0][0] >= 60] if samples else []
+            lines = [f"## bop's memory over a {secs} s ping-pong run", "", provenance(cmd), "",
+                     f"{events} events in {ran:.0f} s ({events / max(ran, 1):.0f} a second), trace "
+                     f"{size / 1e6:.1f} MB = {size / max(events, 1):.0f} bytes per event; bop's RSS, "
+                     f"sampled every 5 s: first {rss[0] if rss else 0} kB, max {max(rss) if rss else 0} kB, "
+                     f"last {rss[-1] if rss else 0} kB over {len(rss)} samples"]
+            if settled:
+                lines[-1] += (f"; after the first minute between {min(settled)} and {max(settled)} kB "
+                              f"({len(settled)} samples).")
+            else:
+                lines[-1] += "."
+            save("memory", lines)
     finally:
         names = assemble()
         shutil.rmtree(WORK, ignore_errors=True)

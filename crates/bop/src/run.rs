@@ -275,13 +275,14 @@ impl Runner<'_> {
     }
 
     /// Writes events released by the graph (in causal order).
-    fn write_events(&mut self, events: Vec<Event>) {
-        for e in events {
+    fn write_events(&mut self, mut events: Vec<Event>) {
+        for e in events.drain(..) {
             if let Some(&i) = self.node_index.get(&e.node) {
                 self.nodes[i].events += 1;
             }
             self.write(Record::Event(e));
         }
+        self.graph.recycle(events);
     }
 
     /// What bop tells every node and the check: the run's scratch directory and the fault
@@ -600,7 +601,7 @@ impl Runner<'_> {
                 let released = self.graph.tick(self.ts());
                 self.write_events(released);
             }
-            if let Err(e) = self.writer.flush_if_due() {
+            if let Err(e) = self.writer.flush_if_due_at(now) {
                 self.trace_error = Some(format!("writing the trace failed: {e}"));
             }
             let mut deadline = match &self.stopping {

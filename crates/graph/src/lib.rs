@@ -85,6 +85,8 @@ pub struct Graph {
     exits: HashMap<i32, u64>,
     kills: HashMap<(i32, String), VecDeque<u64>>,
     out: Vec<Event>,
+    /// an emptied vector handed back by [`Graph::recycle`], to be the next `out`
+    spare: Vec<Event>,
     forced: u64,
 }
 
@@ -111,6 +113,22 @@ impl Graph {
             .sum()
     }
 
+    /// The events released so far, in causal order; `out` starts again from the spare.
+    fn released(&mut self) -> Vec<Event> {
+        let spare = std::mem::take(&mut self.spare);
+        std::mem::replace(&mut self.out, spare)
+    }
+
+    /// Gives back a vector of released events once the caller has emptied it, so the next
+    /// release reuses its allocation instead of making a new one (one event at a time, the
+    /// usual case, then costs no allocation at all).
+    pub fn recycle(&mut self, mut v: Vec<Event>) {
+        v.clear();
+        if v.capacity() > self.spare.capacity() {
+            self.spare = v;
+        }
+    }
+
     /// Thread `tid` entered a call whose effect another thread may observe before the call's
     /// exit is seen: a send or a connect. `partial` describes it as far as known at entry.
     pub fn begin(&mut self, tid: i32, partial: Event) {
@@ -125,7 +143,7 @@ impl Graph {
             self.lanes[l as usize].gone = true;
         }
         self.pump(None);
-        std::mem::take(&mut self.out)
+        self.released()
     }
 
     /// Adds an observed event; returns the events now released (this one and others it
@@ -160,13 +178,13 @@ impl Graph {
         self.lanes[lane as usize].held.push_back(e);
         self.with_held.insert(lane);
         self.pump(None);
-        std::mem::take(&mut self.out)
+        self.released()
     }
 
     /// Releases events held longer than [`HOLD_LIMIT_NS`] at run time `now_ns`, unmatched.
     pub fn tick(&mut self, now_ns: u64) -> Vec<Event> {
         self.pump(Some(now_ns));
-        std::mem::take(&mut self.out)
+        self.released()
     }
 
     /// Releases everything still held (the run is over): causes that did not come are missing.
@@ -176,7 +194,7 @@ impl Graph {
             l.gone = true;
         }
         self.pump(Some(u64::MAX));
-        std::mem::take(&mut self.out)
+        self.released()
     }
 
     fn pump(&mut self, now: Option<u64>) {
@@ -431,11 +449,12 @@ impl Graph {
         e.seq = l.seq;
         l.seq += 1;
         vc.insert(lane, l.seq);
-        l.vc = vc.clone();
+        l.vc = vc;
         e.id = Some(id);
         e.lane = Some(lane);
         e.unmatched = plan.unmatched;
         self.consume(&e, &plan);
+        let vc = std::mem::take(&mut self.lanes[lane as usize].vc);
         self.register(&e, id, &vc);
         while self.lane_names.len() < self.lanes.len() {
             self.lane_names.push(self.lane_names.len().to_string());
@@ -446,6 +465,7 @@ impl Graph {
                 .map(|(k, v)| (names[*k as usize].clone(), *v))
                 .collect(),
         );
+        self.lanes[lane as usize].vc = vc;
         if !plan.edges.is_empty() {
             e.from = Some(plan.edges);
         }

@@ -5,6 +5,7 @@
 //! cut short (bop killed, disk full) is still readable up to its last whole line; the
 //! [`Reader`] reads such a trace and says that it is truncated. See `docs/trace-format.md`.
 
+mod encode;
 mod reader;
 mod record;
 mod writer;

@@ -18,6 +18,8 @@ pub struct Writer {
     dirty: bool,
     last_flush: Instant,
     records: u64,
+    /// One event's JSON, reused from record to record.
+    scratch: Vec<u8>,
 }
 
 impl Writer {
@@ -35,13 +37,24 @@ impl Writer {
             dirty: false,
             last_flush: Instant::now(),
             records: 0,
+            scratch: Vec::with_capacity(1024),
         })
     }
 
     /// Appends one record (buffered).
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, record)?;
-        self.out.write_all(b"\n")?;
+        match record {
+            Record::Event(e) => {
+                self.scratch.clear();
+                crate::encode::event(&mut self.scratch, e);
+                self.scratch.push(b'\n');
+                self.out.write_all(&self.scratch)?;
+            }
+            _ => {
+                serde_json::to_writer(&mut self.out, record)?;
+                self.out.write_all(b"\n")?;
+            }
+        }
         self.dirty = true;
         self.records += 1;
         Ok(())
@@ -49,7 +62,13 @@ impl Writer {
 
     /// Writes the buffer to the file if it holds records older than [`FLUSH_EVERY`].
     pub fn flush_if_due(&mut self) -> io::Result<()> {
-        if self.dirty && self.last_flush.elapsed() >= FLUSH_EVERY {
+        self.flush_if_due_at(Instant::now())
+    }
+
+    /// [`Writer::flush_if_due`] with the time already read (the run loop reads the clock once
+    /// per stop).
+    pub fn flush_if_due_at(&mut self, now: Instant) -> io::Result<()> {
+        if self.dirty && now.saturating_duration_since(self.last_flush) >= FLUSH_EVERY {
             self.flush()?;
         }
         Ok(())
