@@ -430,9 +430,7 @@ impl Process for Agent {
                         match self.variant {
                             Variant::TwoPc => {}
                             Variant::Ctp => timers.after(CTP_AFTER, ATimer::Ask),
-                            Variant::ThreePc => {
-                                timers.after(AGENT_WAIT, ATimer::PrecommitDeadline)
-                            }
+                            Variant::ThreePc => timers.after(AGENT_WAIT, ATimer::PrecommitDeadline),
                         }
                     } else {
                         self.decide(node, Decision::Abort, "voted no");
@@ -440,10 +438,7 @@ impl Process for Agent {
                 }
                 // a repeated PREPARE gets the same vote again
                 let yes = self.vote && self.state != AState::Decided(Decision::Abort);
-                node.send(
-                    &self.coordinator,
-                    if yes { "VOTE yes" } else { "VOTE no" },
-                );
+                node.send(&self.coordinator, if yes { "VOTE yes" } else { "VOTE no" });
             }
             Msg::Decide(d) if from_coordinator => {
                 self.decide(node, d, "from the coordinator");

@@ -146,7 +146,12 @@ impl Deliv {
     fn first_copy(&mut self, node: &Node, timers: &mut Timers<Round>) {
         let me = node.me.clone();
         // every replica but this one
-        let fellows: Vec<String> = self.replicas.iter().filter(|r| **r != me).cloned().collect();
+        let fellows: Vec<String> = self
+            .replicas
+            .iter()
+            .filter(|r| **r != me)
+            .cloned()
+            .collect();
         match self.variant {
             Variant::Simple => {
                 self.deliver(node);

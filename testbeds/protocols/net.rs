@@ -397,7 +397,10 @@ impl Client {
             },
             None => false,
         };
-        self.log(&format!("-> {to}: {text}{}", if sent { "" } else { " (not sent)" }));
+        self.log(&format!(
+            "-> {to}: {text}{}",
+            if sent { "" } else { " (not sent)" }
+        ));
         sent
     }
 
@@ -441,7 +444,12 @@ impl Client {
 
     /// A log line on stdout.
     pub fn log(&self, text: &str) {
-        println!("{:>5} ms {} {}: {text}", ms(self.start), self.protocol, self.me);
+        println!(
+            "{:>5} ms {} {}: {text}",
+            ms(self.start),
+            self.protocol,
+            self.me
+        );
     }
 
     /// The promise held: says so and exits 0.

@@ -247,7 +247,9 @@ impl Paxos {
                     .entry(b)
                     .or_insert_with(|| (v.clone(), BTreeSet::new()));
                 if entry.0 != v {
-                    node.log(&format!("two values for ballot {b}: ignoring {v} from {from}"));
+                    node.log(&format!(
+                        "two values for ballot {b}: ignoring {v} from {from}"
+                    ));
                     return;
                 }
                 entry.1.insert(from.to_string());

@@ -68,9 +68,8 @@ pub struct Census {
 /// Runs the census.
 pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError> {
     let runs_dir = opts.out.join("runs");
-    std::fs::create_dir_all(&runs_dir).map_err(|e| {
-        ExploreError(format!("cannot create {}: {e}", runs_dir.display()))
-    })?;
+    std::fs::create_dir_all(&runs_dir)
+        .map_err(|e| ExploreError(format!("cannot create {}: {e}", runs_dir.display())))?;
     let oracle: BTreeSet<String> = cluster
         .nodes
         .iter()
@@ -117,7 +116,9 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
     bar.finish_and_clear();
     let runs = seq_fp.len() as u32;
     if runs == 0 {
-        return Err(ExploreError("interrupted before the first run finished".into()));
+        return Err(ExploreError(
+            "interrupted before the first run finished".into(),
+        ));
     }
     // rank by frequency (ties: first seen first)
     let mut order: Vec<usize> = (0..classes.len()).collect();

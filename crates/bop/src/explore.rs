@@ -301,7 +301,10 @@ impl Campaign<'_> {
     }
 
     fn bug(&mut self, faults: Vec<String>, o: &Outcome) -> Result<Bug, ExploreError> {
-        let parted = self.baseline.as_ref().and_then(|b| parted(b, &o.trace, &self.oracle));
+        let parted = self
+            .baseline
+            .as_ref()
+            .and_then(|b| parted(b, &o.trace, &self.oracle));
         let mut reproduced = 0;
         for i in 0..self.opts.repro {
             let name = format!("repro-{:03}-{i}", self.bugs.len());
@@ -601,7 +604,10 @@ fn random(
 ) -> Result<(Option<usize>, String), ExploreError> {
     let u: Vec<Fault> = universe.into_iter().collect();
     if u.is_empty() {
-        return Ok((Some(k), "the run has no message to lose and no node to crash".into()));
+        return Ok((
+            Some(k),
+            "the run has no message to lose and no node to crash".into(),
+        ));
     }
     let mut state = c.opts.seed;
     let mut seen: BTreeSet<BTreeSet<Fault>> = BTreeSet::new();
@@ -669,7 +675,16 @@ pub fn summary(r: &Report) -> String {
         }
     }
     for (i, b) in r.bugs.iter().enumerate() {
-        let _ = writeln!(s, "\nBug {}: verdict {}{}", i + 1, b.verdict, b.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default());
+        let _ = writeln!(
+            s,
+            "\nBug {}: verdict {}{}",
+            i + 1,
+            b.verdict,
+            b.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
         let _ = writeln!(s, "  faults:");
         for f in &b.faults {
             let _ = writeln!(s, "    {f}");
@@ -697,11 +712,14 @@ pub fn summary(r: &Report) -> String {
 pub fn merge(reports: Vec<Report>) -> Result<Report, ExploreError> {
     let mut it = reports.into_iter();
     let Some(mut out) = it.next() else {
-        return Err(ExploreError("nothing to merge: give the shards' report files".into()));
+        return Err(ExploreError(
+            "nothing to merge: give the shards' report files".into(),
+        ));
     };
     let mut all_certified = out.certified;
     for r in it {
-        if r.cluster != out.cluster || r.strategy != out.strategy || r.max_faults != out.max_faults {
+        if r.cluster != out.cluster || r.strategy != out.strategy || r.max_faults != out.max_faults
+        {
             return Err(ExploreError(format!(
                 "the reports are of different campaigns ({} {:?} k={} and {} {:?} k={}): merge \
                  only the shards of one campaign",
@@ -722,7 +740,11 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ExploreError> {
         };
     }
     out.shard = None;
-    out.certified = if out.bugs.is_empty() { all_certified } else { None };
+    out.certified = if out.bugs.is_empty() {
+        all_certified
+    } else {
+        None
+    };
     out.stopped = if out.bugs.is_empty() {
         "merged shards".into()
     } else {

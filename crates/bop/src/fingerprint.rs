@@ -21,7 +21,9 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::lineage::Run;
 
 /// How much of a run tells it apart from another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Message counts between each pair of nodes.
@@ -92,7 +94,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn recv_peer(run: &Run, e: &Event) -> Option<String> {
     let ed = e.from.iter().flatten().find(|ed| ed.kind == "msg")?;
     let i = run.index.get(&ed.id)?;
-    Some(run.events[*i].node.clone())
+    Some(run.events[*i].node.to_string())
 }
 
 fn send_ids(e: &Event) -> Vec<u64> {
@@ -131,9 +133,9 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
     for (i, e) in run.events.iter().enumerate() {
         let Some(lane) = e.lane else { continue };
         let t = *lane_thread.entry(lane).or_insert_with(|| {
-            let n = per_node.entry(e.node.clone()).or_insert(0);
+            let n = per_node.entry(e.node.to_string()).or_insert(0);
             threads.push(Thread {
-                node: e.node.clone(),
+                node: e.node.to_string(),
                 index: *n,
                 symbols: Vec::new(),
             });
@@ -152,7 +154,7 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
             }
             Some(s)
         } else {
-            match (e.kind.as_str(), op) {
+            match (&*e.kind, op) {
                 ("syscall", "send") if !blocked => {
                     let peer = e.id.and_then(|id| run.sends.get(&id)).map(|p| p.0.as_str());
                     Some(format!("send>{}", peer.unwrap_or("?")))
@@ -162,7 +164,9 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
                     if e.bytes == Some(0) {
                         Some(format!("eof<{}", sock_peer(run, e)))
                     } else if !ids.is_empty()
-                        && last_recv.get(&t).is_some_and(|prev| prev.iter().any(|id| ids.contains(id)))
+                        && last_recv
+                            .get(&t)
+                            .is_some_and(|prev| prev.iter().any(|id| ids.contains(id)))
                         && threads[t]
                             .symbols
                             .last()
@@ -212,7 +216,7 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
         }
         threads[t].symbols.push(Symbol { text, event: i });
     }
-    threads.sort_by(|a, b| (a.node.as_str(), a.index).cmp(&(b.node.as_str(), b.index)));
+    threads.sort_by(|a, b| (&*a.node, a.index).cmp(&(&*b.node, b.index)));
     let mut text = String::new();
     for t in &threads {
         let _ = write!(text, "{}.{}:", t.node, t.index);
@@ -229,11 +233,14 @@ fn sock_peer(run: &Run, e: &Event) -> String {
     if let Some(p) = recv_peer(run, e) {
         return p;
     }
-    let addr = e.addr.as_ref().or(e.sock.as_ref().and_then(|s| s.peer.as_ref()));
+    let addr = e
+        .addr
+        .as_ref()
+        .or(e.sock.as_ref().and_then(|s| s.peer.as_ref()));
     if let Some(a) = addr {
         for x in run.events {
             if x.node != e.node && x.sock.as_ref().and_then(|s| s.local.as_ref()) == Some(a) {
-                return x.node.clone();
+                return x.node.to_string();
             }
         }
     }
@@ -336,5 +343,6 @@ pub fn first_difference(a: &Abstract, ra: &Run, b: &Abstract, rb: &Run) -> Optio
             );
         }
     }
-    best.map(|(_, w)| w).or_else(|| Some("the runs differ in their message counts".into()))
+    best.map(|(_, w)| w)
+        .or_else(|| Some("the runs differ in their message counts".into()))
 }

@@ -116,7 +116,7 @@ pub fn fault_event(
 ) -> bop_trace::Event {
     let mut e = base.unwrap_or_default();
     e.kind = "fault".into();
-    e.op = Some(f.what.clone());
+    e.op = Some(f.what.clone().into());
     e.detail = Some(match &f.peer {
         Some(p) => format!("{rule_text} [{} {} {p}]", f.what, f.node),
         None => format!("{rule_text} [{} {}]", f.what, f.node),

@@ -287,9 +287,8 @@ fn cmd_census(args: CensusArgs) -> i32 {
 }
 
 fn cmd_diff(args: DiffArgs) -> i32 {
-    let read = |p: &Path| {
-        bop_trace::read_file(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-    };
+    let read =
+        |p: &Path| bop_trace::read_file(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let (a, b) = match (read(&args.a), read(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return usage_error(e),

@@ -95,7 +95,7 @@ pub fn comm(trace: &Trace) -> Comm {
             if ed.kind != "msg" && ed.kind != "connect" {
                 continue;
             }
-            let key = (src.node.clone(), e.node.clone());
+            let key = (src.node.to_string(), e.node.to_string());
             let entry = pairs.entry(key.clone()).or_insert_with(|| {
                 (
                     Pair {
@@ -106,7 +106,7 @@ pub fn comm(trace: &Trace) -> Comm {
                     BTreeSet::new(),
                 )
             });
-            match ed.kind.as_str() {
+            match &*ed.kind {
                 "msg" => {
                     entry.0.bytes += ed.bytes.unwrap_or(0);
                     if entry.1.insert(ed.id) {

@@ -8,8 +8,8 @@ use bop_trace::{Event, SockInfo};
 pub fn sock_info(s: &Socket) -> SockInfo {
     SockInfo {
         id: s.id,
-        family: s.family.as_str().to_string(),
-        ty: s.ty.as_str().to_string(),
+        family: s.family.as_str().into(),
+        ty: s.ty.as_str().into(),
         local: s.local.clone(),
         peer: s.peer.clone(),
         peer_id: s.peer_id,
@@ -52,8 +52,8 @@ pub fn op(sc: &Syscall, applied: &Applied) -> &'static str {
 pub fn syscall_event(sc: &Syscall, applied: &Applied) -> Event {
     let mut e = Event {
         kind: "syscall".into(),
-        syscall: Some(sc.name.to_string()),
-        op: Some(op(sc, applied).to_string()),
+        syscall: Some(sc.name.into()),
+        op: Some(op(sc, applied).into()),
         fd: applied.fd,
         sock: applied.socket.as_ref().map(sock_info),
         ..Event::default()

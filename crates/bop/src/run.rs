@@ -1,6 +1,7 @@
 //! One run of a system under the tracer: start the nodes in order, record every traced call,
 //! stop the daemons when the work is done, and judge the outcome.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -127,6 +128,10 @@ struct Runner<'a> {
     /// injections and effects a thread's current call triggered, due when it completes
     deferred: HashMap<i32, (Vec<Fired>, Vec<Effect>)>,
     node_names: Vec<String>,
+    /// The node names as every event carries them: leaked once per run (a few bytes per node,
+    /// for the life of the bop process, which makes one run), so that an event names its node
+    /// without an allocation of its own.
+    event_nodes: Vec<&'static str>,
     /// the run's fresh scratch directory (BOP_RUN_DIR)
     run_dir: PathBuf,
 }
@@ -177,6 +182,11 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         kept: HashMap::default(),
         unhomed: Vec::new(),
         node_names: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
+        event_nodes: cluster
+            .nodes
+            .iter()
+            .map(|n| &*Box::leak(n.name.clone().into_boxed_str()))
+            .collect(),
         run_dir,
     };
     let header = Header {
@@ -266,7 +276,7 @@ impl Runner<'_> {
 
     /// Hands an event of thread `tid` of node `node` to the graph, and writes what it releases.
     fn emit(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
-        e.node = self.cluster.nodes[node].name.clone();
+        e.node = Cow::Borrowed(self.event_nodes[node]);
         e.pid = pid;
         e.tid = tid;
         e.ts = self.ts();
@@ -277,7 +287,7 @@ impl Runner<'_> {
     /// Writes events released by the graph (in causal order).
     fn write_events(&mut self, mut events: Vec<Event>) {
         for e in events.drain(..) {
-            if let Some(&i) = self.node_index.get(&e.node) {
+            if let Some(&i) = self.node_index.get(&*e.node) {
                 self.nodes[i].events += 1;
             }
             self.write(Record::Event(e));

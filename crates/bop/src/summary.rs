@@ -34,11 +34,11 @@ pub fn from_trace(trace: &Trace) -> Vec<NodeSummary> {
     let mut by: BTreeMap<String, NodeSummary> = BTreeMap::new();
     let mut tids: BTreeMap<String, std::collections::BTreeSet<i32>> = BTreeMap::new();
     for e in &trace.events {
-        if !order.contains(&e.node) {
-            order.push(e.node.clone());
+        if !order.iter().any(|n| *n == e.node) {
+            order.push(e.node.to_string());
         }
-        let s = by.entry(e.node.clone()).or_insert_with(|| NodeSummary {
-            name: e.node.clone(),
+        let s = by.entry(e.node.to_string()).or_insert_with(|| NodeSummary {
+            name: e.node.to_string(),
             exit: "running".into(),
             ..NodeSummary::default()
         });
@@ -46,7 +46,7 @@ pub fn from_trace(trace: &Trace) -> Vec<NodeSummary> {
         if !s.pids.contains(&e.pid) {
             s.pids.push(e.pid);
         }
-        tids.entry(e.node.clone()).or_default().insert(e.tid);
+        tids.entry(e.node.to_string()).or_default().insert(e.tid);
         let comm = e.sock.is_some() || e.target.as_deref().is_some_and(|t| t.starts_with("pipe:"));
         if comm {
             match (e.op.as_deref(), e.bytes) {

@@ -933,7 +933,7 @@ fn a_crashed_nodes_peer_gets_its_end_of_stream_from_the_exit() {
             end.from
                 .iter()
                 .flatten()
-                .any(|ed| matches!(ed.kind.as_str(), "eof" | "reset") && ed.id == id(exit)),
+                .any(|ed| matches!(&*ed.kind, "eof" | "reset") && ed.id == id(exit)),
             "run {i}: the client's end of stream #{} has no edge from the relay's exit #{}\n{}",
             id(end),
             id(exit),

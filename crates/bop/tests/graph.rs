@@ -414,11 +414,7 @@ timeout = "20s"
     let mut t = good.clone();
     let last = t.events.len() - 1;
     let lane = t.events[last].lane.expect("lane");
-    t.events[last]
-        .vc
-        .as_mut()
-        .expect("vc")
-        .insert((lane + 7).to_string(), 1);
+    t.events[last].vc.as_mut().expect("vc").insert(lane + 7, 1);
     fails(
         "a clock component from nowhere",
         t,
@@ -426,7 +422,7 @@ timeout = "20s"
     );
     // an own component that is not seq + 1
     let mut t = good.clone();
-    let lane = t.events[3].lane.expect("lane").to_string();
+    let lane = t.events[3].lane.expect("lane");
     *t.events[3]
         .vc
         .as_mut()

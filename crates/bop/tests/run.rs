@@ -85,7 +85,7 @@ timeout = "20s"
         .accepts
         .iter()
         .all(|a| a.node == "server" && a.local == Some(server.clone())));
-    let clients: BTreeSet<&str> = s.connects.iter().map(|c| c.node.as_str()).collect();
+    let clients: BTreeSet<&str> = s.connects.iter().map(|c| &*c.node).collect();
     assert_eq!(clients, BTreeSet::from(["client1", "client2"]));
     for n in ["server", "client1", "client2"] {
         assert_eq!(pids_of(&t, n).len(), 1, "{n} is one process");

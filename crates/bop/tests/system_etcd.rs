@@ -230,7 +230,7 @@ fn is_consuming_recv(e: &Event) -> bool {
 /// pipe. (Not netlink: Go reads the interfaces from the kernel; not bop's log pipes.)
 fn between_traced(e: &Event) -> bool {
     match (&e.sock, &e.target) {
-        (Some(s), _) => matches!(s.family.as_str(), "inet" | "inet6" | "unix"),
+        (Some(s), _) => matches!(&*s.family, "inet" | "inet6" | "unix"),
         (None, Some(t)) => t.starts_with("pipe:"),
         _ => false,
     }
@@ -278,7 +278,7 @@ fn other_end(t: &Trace, e: &Event) -> String {
     let prog = t
         .events
         .iter()
-        .filter(|x| x.pid == o.pid && matches!(x.kind.as_str(), "exec" | "spawn"))
+        .filter(|x| x.pid == o.pid && matches!(&*x.kind, "exec" | "spawn"))
         .filter_map(|x| x.argv.as_ref().and_then(|a| a.first()).cloned())
         .next_back()
         .unwrap_or_default();
@@ -471,7 +471,7 @@ fn check_run(run: &Run) -> Trace {
                 e.node
             );
         }
-        match e.kind.as_str() {
+        match &*e.kind {
             "fork" => {
                 let c = e
                     .other
@@ -500,8 +500,8 @@ fn check_run(run: &Run) -> Trace {
     let mut threads: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     let mut pids: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for e in &t.events {
-        threads.entry(e.node.as_str()).or_default().insert(e.tid);
-        pids.entry(e.node.as_str()).or_default().insert(e.pid);
+        threads.entry(&*e.node).or_default().insert(e.tid);
+        pids.entry(&*e.node).or_default().insert(e.pid);
     }
     for n in &footer.nodes {
         let tids = threads.get(n.name.as_str()).cloned().unwrap_or_default();

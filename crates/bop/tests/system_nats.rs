@@ -121,7 +121,7 @@ fn assert_every_byte_attributed(t: &Trace, diag: &str) -> u64 {
         // sockets between processes (not netlink: Go asks the kernel for the interfaces) and
         // pipes (the Go runtime's own wake-up pipe too)
         let between = match &e.sock {
-            Some(s) => matches!(s.family.as_str(), "inet" | "inet6" | "unix"),
+            Some(s) => matches!(&*s.family, "inet" | "inet6" | "unix"),
             None => e.target.as_deref().is_some_and(|t| t.starts_with("pipe:")),
         };
         if bytes == 0 || !between {

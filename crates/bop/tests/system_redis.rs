@@ -302,7 +302,7 @@ fn assert_common(run: &Run) {
             "{label}: an event of tid {} after its exit: {e:?}",
             e.tid
         );
-        match e.kind.as_str() {
+        match &*e.kind {
             "fork" | "thread" => {
                 introduced.insert(e.other.expect("fork/thread events name the new task"));
             }

@@ -126,7 +126,7 @@ pub fn dot(m: &Model, title: &str) -> String {
     for l in &m.links {
         let Some(from) = l.from else { continue };
         let (color, style) = edge_style(&l.kind);
-        let label = match (l.kind.as_str(), l.bytes) {
+        let label = match (&*l.kind, l.bytes) {
             ("msg", Some(b)) => format!("{b}B"),
             ("msg", None) => String::new(),
             (k, _) => k.to_string(),

@@ -230,7 +230,7 @@ impl<'a> Model<'a> {
             if lane_seen.contains_key(&lane) {
                 continue;
             }
-            let name = evs[i].node.as_str();
+            let name = &*evs[i].node;
             let n = match node_ix.get(name) {
                 Some(&n) => n,
                 None => {
@@ -315,7 +315,7 @@ impl<'a> Model<'a> {
                     from_id: ed.id,
                     from,
                     to,
-                    kind: ed.kind.clone(),
+                    kind: ed.kind.to_string(),
                     bytes: ed.bytes,
                 });
             }
@@ -342,7 +342,7 @@ impl<'a> Model<'a> {
             match &events[ix].event.vc {
                 Some(vc) => {
                     for (k, &v) in vc {
-                        match k.parse::<u32>().ok().and_then(|l| lane_host.get(&l)) {
+                        match lane_host.get(k) {
                             Some(&hh) => {
                                 clock.insert(hh, v);
                             }
@@ -527,7 +527,7 @@ impl<'a> Model<'a> {
         let sources: Vec<(u64, usize)> = into
             .iter()
             .filter_map(|&k| self.links.get(k))
-            .filter(|l| matches!(l.kind.as_str(), "msg" | "connect" | "eof" | "reset"))
+            .filter(|l| matches!(&*l.kind, "msg" | "connect" | "eof" | "reset"))
             .filter_map(|l| l.from.map(|f| (self.events[f].id, self.events[f].host)))
             .collect();
         if let Some(h) = self.pick(ix, &sources) {

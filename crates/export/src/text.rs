@@ -44,15 +44,15 @@ pub fn op_word(e: &Event) -> String {
     if is_eof(e) {
         return "eof".into();
     }
-    match e.kind.as_str() {
-        "fork" | "thread" => "fork".into(),
+    match &*e.kind {
+        "fork" | "thread" => "fork",
         "syscall" => {
-            e.op.clone()
-                .or_else(|| e.syscall.clone())
-                .unwrap_or_else(|| "syscall".into())
+            e.op.as_deref()
+                .or(e.syscall.as_deref())
+                .unwrap_or("syscall")
         }
-        "" => e.op.clone().unwrap_or_else(|| "event".into()),
-        k => k.to_string(),
+        "" => e.op.as_deref().unwrap_or("event"),
+        k => k,
     }
     .chars()
     .filter(|c| !c.is_whitespace())
@@ -74,7 +74,7 @@ pub fn label(e: &Event) -> String {
             s.push_str(&format!(" {b}B"));
         }
     }
-    match e.kind.as_str() {
+    match &*e.kind {
         "exit" => {
             if let Some(sig) = &e.signal {
                 s.push_str(&format!(" {sig}"));
@@ -165,7 +165,7 @@ pub(crate) fn event_text(ctx: &Context) -> String {
             }
         }
     };
-    match (e.kind.as_str(), word.as_str()) {
+    match (&*e.kind, word.as_str()) {
         ("syscall", "send") | ("syscall", "recv") => {
             if let Some(b) = e.bytes {
                 s.push_str(&format!(" {b}B"));

@@ -72,8 +72,6 @@ pub struct Graph {
     with_held: BTreeSet<u32>,
     /// the lanes `pump` is walking (kept to reuse its allocation)
     scratch: Vec<u32>,
-    /// each lane's number as a string: the keys of the trace's vector clocks
-    lane_names: Vec<String>,
     /// in-progress calls (send, connect) by thread, observed at their entry
     begun: HashMap<i32, Event>,
     clocks: HashMap<u64, Clock>,
@@ -282,7 +280,7 @@ impl Graph {
         }
         let op = e.op.as_deref();
         let errno = e.errno.as_deref();
-        match (e.kind.as_str(), op) {
+        match (&*e.kind, op) {
             ("syscall", Some("recv")) if keys::is_dgram(e) => {
                 if let (Some(key), None) = (dgram_key(e, false), errno) {
                     let hash = e.hash.clone();
@@ -456,15 +454,7 @@ impl Graph {
         self.consume(&e, &plan);
         let vc = std::mem::take(&mut self.lanes[lane as usize].vc);
         self.register(&e, id, &vc);
-        while self.lane_names.len() < self.lanes.len() {
-            self.lane_names.push(self.lane_names.len().to_string());
-        }
-        let names = &self.lane_names;
-        e.vc = Some(
-            vc.iter()
-                .map(|(k, v)| (names[*k as usize].clone(), *v))
-                .collect(),
-        );
+        e.vc = Some(vc.clone());
         self.lanes[lane as usize].vc = vc;
         if !plan.edges.is_empty() {
             e.from = Some(plan.edges);
@@ -512,7 +502,7 @@ impl Graph {
             }
         }
         for ed in &plan.edges {
-            match ed.kind.as_str() {
+            match &*ed.kind {
                 "fork" => {
                     self.forks.remove(&e.tid);
                 }
@@ -541,7 +531,7 @@ impl Graph {
         let op = e.op.as_deref();
         let ok = e.errno.is_none();
         let mut keep = false;
-        match (e.kind.as_str(), op) {
+        match (&*e.kind, op) {
             ("syscall", Some("send")) if ok => {
                 if keys::is_dgram(e) {
                     if let Some(key) = dgram_key(e, true) {
@@ -615,10 +605,10 @@ impl Graph {
     }
 }
 
-fn edge(id: u64, kind: &str, bytes: Option<u64>) -> Edge {
+fn edge(id: u64, kind: &'static str, bytes: Option<u64>) -> Edge {
     Edge {
         id,
-        kind: kind.to_string(),
+        kind: kind.into(),
         bytes,
     }
 }

@@ -16,11 +16,11 @@ fn tcp(id: u64, local: &str, peer: &str) -> SockInfo {
 
 fn ev(tid: i32, kind: &str, op: Option<&str>) -> Event {
     Event {
-        node: format!("n{tid}"),
+        node: format!("n{tid}").into(),
         pid: tid,
         tid,
-        kind: kind.into(),
-        op: op.map(String::from),
+        kind: kind.to_string().into(),
+        op: op.map(|o| o.to_string().into()),
         ..Event::default()
     }
 }
@@ -61,7 +61,7 @@ fn edges(e: &Event) -> Vec<(u64, String, Option<u64>)> {
     e.from
         .iter()
         .flatten()
-        .map(|x| (x.id, x.kind.clone(), x.bytes))
+        .map(|x| (x.id, x.kind.to_string(), x.bytes))
         .collect()
 }
 

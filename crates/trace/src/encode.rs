@@ -120,8 +120,9 @@ pub(crate) fn event(out: &mut Vec<u8>, e: &Event) {
             if i > 0 {
                 out.push(b',');
             }
-            string(out, k);
-            out.push(b':');
+            out.push(b'"');
+            int(out, *k);
+            out.extend_from_slice(b"\":");
             int(out, *n);
         }
         out.push(b'}');
@@ -289,8 +290,8 @@ mod tests {
         )
             .prop_map(|(id, family, ty, local, peer, peer_id)| SockInfo {
                 id,
-                family,
-                ty,
+                family: family.into(),
+                ty: ty.into(),
                 local,
                 peer,
                 peer_id,
@@ -298,8 +299,13 @@ mod tests {
     }
 
     fn edge() -> impl Strategy<Value = Edge> {
-        (any::<u64>(), text(), proptest::option::of(any::<u64>()))
-            .prop_map(|(id, kind, bytes)| Edge { id, kind, bytes })
+        (any::<u64>(), text(), proptest::option::of(any::<u64>())).prop_map(|(id, kind, bytes)| {
+            Edge {
+                id,
+                kind: kind.into(),
+                bytes,
+            }
+        })
     }
 
     fn event() -> impl Strategy<Value = Event> {
@@ -337,20 +343,24 @@ mod tests {
         let graph = (
             of(any::<u64>()),
             of(any::<u32>()),
-            of(prop::collection::btree_map(text(), any::<u64>(), 0..4)),
+            of(prop::collection::btree_map(
+                any::<u32>(),
+                any::<u64>(),
+                0..4,
+            )),
             of(prop::collection::vec(edge(), 0..3)),
             of(any::<u64>()),
             of(prop::collection::vec(sock(), 0..3)),
         );
         (ids, call, more, graph).prop_map(|(ids, call, more, graph)| Event {
-            node: ids.0,
+            node: ids.0.into(),
             pid: ids.1,
             tid: ids.2,
             seq: ids.3,
             ts: ids.4,
-            kind: ids.5,
-            syscall: call.0,
-            op: call.1,
+            kind: ids.5.into(),
+            syscall: call.0.map(Into::into),
+            op: call.1.map(Into::into),
             fd: call.2,
             sock: call.3,
             target: call.4,
@@ -403,7 +413,7 @@ mod tests {
             ret: Some(8),
             id: Some(7),
             lane: Some(1),
-            vc: Some(BTreeMap::from([("0".into(), 2), ("1".into(), 4)])),
+            vc: Some(BTreeMap::from([(0, 2), (1, 4)])),
             from: Some(vec![Edge {
                 id: 5,
                 kind: "msg".into(),
@@ -415,5 +425,14 @@ mod tests {
         super::event(&mut out, &e);
         let back: Record = serde_json::from_slice(&out).expect("valid JSON");
         assert_eq!(back, Record::Event(e));
+    }
+
+    #[test]
+    fn a_clock_whose_key_is_no_lane_is_refused_with_a_reason() {
+        let line = r#"{"type":"event","node":"a","pid":1,"tid":1,"seq":0,"ts":0,"kind":"exit","vc":{"x":1}}"#;
+        let err = serde_json::from_str::<Record>(line)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"x\" is not a lane number"), "{err}");
     }
 }

@@ -1,6 +1,8 @@
 //! The records of a trace.
 
 use bop_syscalls::SockAddr;
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// The trace format version written in every header. Readers accept this version and older.
@@ -56,10 +58,10 @@ pub struct SockInfo {
     /// The socket's inode number: the same socket has the same id in every process.
     pub id: u64,
     /// `inet`, `inet6`, `unix` or `other`.
-    pub family: String,
+    pub family: Cow<'static, str>,
     /// `stream`, `dgram`, `seqpacket` or `other`.
     #[serde(rename = "type")]
-    pub ty: String,
+    pub ty: Cow<'static, str>,
     /// Its local address, when bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<SockAddr>,
@@ -80,7 +82,7 @@ pub struct SockInfo {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Event {
     /// The node's name.
-    pub node: String,
+    pub node: Cow<'static, str>,
     /// Process id (thread group id).
     pub pid: i32,
     /// Thread id.
@@ -90,15 +92,15 @@ pub struct Event {
     /// Monotonic nanoseconds since the run started.
     pub ts: u64,
     /// What happened (see the type's doc).
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// The syscall's name, for `kind = "syscall"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub syscall: Option<String>,
+    pub syscall: Option<Cow<'static, str>>,
     /// What the syscall does to communication, whatever its flavour: `socket`, `socketpair`,
     /// `pipe`, `bind`, `listen`, `connect`, `accept`, `getsockopt`, `shutdown`, `send`, `recv`,
     /// `close`, `close_range`, `dup`, `wait`, `kill`, `io_uring_setup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<String>,
+    pub op: Option<Cow<'static, str>>,
     /// The fd the call works on (for dup: the old fd; for sendfile/splice: the fd written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<i32>,
@@ -155,10 +157,15 @@ pub struct Event {
     /// The event's lane: one per thread, numbered from 0 in order of appearance, never reused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lane: Option<u32>,
-    /// The vector clock: lane (as a string) → how many of that lane's events happened before or
-    /// at this one. The own lane's entry is `seq + 1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vc: Option<std::collections::BTreeMap<String, u64>>,
+    /// The vector clock: lane → how many of that lane's events happened before or at this one.
+    /// The own lane's entry is `seq + 1`. In the JSON, the lanes are the object's keys, as
+    /// strings (`{"0":3,"2":1}`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lane_keys"
+    )]
+    pub vc: Option<std::collections::BTreeMap<u32, u64>>,
     /// The edges into this event from other threads' events (program order is implicit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Vec<Edge>>,
@@ -181,7 +188,7 @@ pub struct Edge {
     /// receive returning 0), `reset` (close → ECONNRESET/EPIPE), `fork` (fork/clone → the child's
     /// first event), `exit` (a child's exit → the wait that reaped it), `signal` (kill → the
     /// signal's delivery or the death it caused).
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// For `msg` edges on streams: how many of the received bytes came from that send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
@@ -242,4 +249,24 @@ pub struct NodeOutcome {
     pub bytes_sent: u64,
     /// Bytes its receive calls returned.
     pub bytes_received: u64,
+}
+
+/// Reads a vector clock whose keys are lane numbers written as strings. (serde cannot turn
+/// string keys into integers inside an internally tagged enum such as [`Record`], which it
+/// buffers first: the keys are read as strings and parsed here.)
+fn lane_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::collections::BTreeMap<u32, u64>>, D::Error> {
+    let raw: Option<std::collections::BTreeMap<String, u64>> = Option::deserialize(d)?;
+    raw.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| match k.parse::<u32>() {
+                Ok(lane) => Ok((lane, v)),
+                Err(_) => Err(serde::de::Error::custom(format!(
+                    "vc: {k:?} is not a lane number (the keys of a vector clock are lanes: \"0\", \"1\", …)"
+                ))),
+            })
+            .collect()
+    })
+    .transpose()
 }

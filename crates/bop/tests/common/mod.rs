@@ -341,7 +341,7 @@ pub fn assert_complete(t: &Trace, diag: &str) {
             "event {i} of tid {} comes after that thread's exit event: {e:?}",
             e.tid
         );
-        match e.kind.as_str() {
+        match &*e.kind {
             "spawn" => {
                 assert_eq!(e.pid, e.tid, "a spawn event of a non-main thread: {e:?}");
                 announced_pid.insert(e.pid);
@@ -364,7 +364,7 @@ pub fn assert_complete(t: &Trace, diag: &str) {
                 );
             }
         }
-        match e.kind.as_str() {
+        match &*e.kind {
             "fork" => {
                 let child = e
                     .other
@@ -450,7 +450,7 @@ pub struct End {
 impl End {
     fn of(e: &Event, sock: &bop_trace::SockInfo) -> End {
         End {
-            node: e.node.clone(),
+            node: e.node.clone().into(),
             id: sock.id,
             local: sock.local.clone(),
             peer: sock.peer.clone(),
@@ -928,8 +928,8 @@ pub fn dump(t: &Trace) -> String {
             e.kind
         );
         for (k, v) in [
-            ("syscall", e.syscall.clone()),
-            ("op", e.op.clone()),
+            ("syscall", e.syscall.as_deref().map(String::from)),
+            ("op", e.op.as_deref().map(String::from)),
             ("fd", e.fd.map(|x| x.to_string())),
             (
                 "sock",
@@ -1009,7 +1009,7 @@ pub fn peer_node_of(t: &Trace, e: &Event) -> Option<String> {
                 .as_ref()
                 .is_some_and(|os| os.id != s.id && are_peers(s, os))
         })
-        .map(|o| o.node.clone())
+        .map(|o| o.node.to_string())
 }
 
 /// The syscall and fault events of `node` with `op` on a stream connection to `peer` (a fault
@@ -1041,7 +1041,7 @@ pub fn vc_of(e: &Event) -> Vc {
         .map(|m| {
             m.iter()
                 .filter(|(_, &n)| n > 0)
-                .map(|(k, &n)| (k.parse::<u32>().expect("a lane number as vc key"), n))
+                .map(|(&k, &n)| (k, n))
                 .collect()
         })
         .unwrap_or_default()
