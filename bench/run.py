@@ -5,7 +5,8 @@ Measures side by side, in one run, as ratios against the untraced system, median
 interleaved rounds:
   pingpong  8-byte TCP ping-pong, every syscall traced (the worst case): untraced, bop,
             strace -f, strace -f --seccomp-bpf; pinned to one CPU and unpinned
-  redis     redis-benchmark against redis-server, untraced and under bop (throughput, p99)
+  redis     redis-benchmark against redis-server, untraced, under bop and under strace -f
+            (throughput, p99)
   etcd      put throughput of a three-member etcd cluster, untraced and under bop
   memory    bop's resident memory over a long ping-pong run (a million events and more), and
             the trace size per event
@@ -99,19 +100,29 @@ def redis(reps, n):
     if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
         return None
     rows = []
-    for mode in ["untraced", "bop"] * reps:
+    modes = ["untraced", "bop", "strace -f"]
+    for mode in modes * reps:
         port = free_port()
         server = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
                   "--bind", "127.0.0.1"]
         if mode == "bop":
             server = [BOP, "run", "-q", "--trace", os.path.join(WORK, "redis.jsonl"), "--"] + server
+        elif mode == "strace -f":
+            # strace's trace to a file too, as bop's: every syscall redis makes stops under
+            # strace (epoll_wait, the clock, its timers), only communication under bop
+            server = ["strace", "-f", "-o", os.path.join(WORK, "redis.strace")] + server
         p = subprocess.Popen(server, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.3)
             out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(n), "-t", "set,get",
                                   "--csv"], check=True, capture_output=True, text=True).stdout
         finally:
-            p.send_signal(signal.SIGINT if mode == "bop" else signal.SIGTERM)
+            if mode == "strace -f":
+                # strace would only detach on a signal: shut the server down, strace follows
+                subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"],
+                               capture_output=True)
+            else:
+                p.send_signal(signal.SIGTERM if mode == "untraced" else signal.SIGINT)
             p.wait()
         for line in out.splitlines():
             f = [x.strip('"') for x in line.split(",")]
@@ -120,7 +131,7 @@ def redis(reps, n):
                 rows.append((mode, f[0], float(f[1]), float(f[6])))
     summary = []
     for test in ("SET", "GET"):
-        for mode in ("untraced", "bop"):
+        for mode in modes:
             rps = statistics.median([r[2] for r in rows if r[0] == mode and r[1] == test])
             p99 = statistics.median([r[3] for r in rows if r[0] == mode and r[1] == test])
             summary.append((test, mode, rps, p99))
