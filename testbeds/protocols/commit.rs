@@ -268,15 +268,9 @@ impl Process for Coordinator {
     type Timer = CTimer;
 
     fn on_message(&mut self, node: &Node, timers: &mut Timers<CTimer>, mut msg: Incoming) {
-        let Some(m) = Msg::parse(&msg.args()) else {
-            node.log(&format!(
-                "ignoring a malformed message from {}: {:?}",
-                msg.from,
-                msg.text()
-            ));
+        let Some(m) = msg.read(node, Msg::parse) else {
             return;
         };
-        node.log(&format!("<- {}: {}", msg.from, msg.text()));
         let from_agent = self.agents.contains(&msg.from);
         match m {
             Msg::Begin => {
@@ -411,15 +405,9 @@ impl Process for Agent {
     type Timer = ATimer;
 
     fn on_message(&mut self, node: &Node, timers: &mut Timers<ATimer>, mut msg: Incoming) {
-        let Some(m) = Msg::parse(&msg.args()) else {
-            node.log(&format!(
-                "ignoring a malformed message from {}: {:?}",
-                msg.from,
-                msg.text()
-            ));
+        let Some(m) = msg.read(node, Msg::parse) else {
             return;
         };
-        node.log(&format!("<- {}: {}", msg.from, msg.text()));
         let from_coordinator = msg.from == self.coordinator;
         let from_fellow = self.fellows.contains(&msg.from);
         match m {

@@ -217,15 +217,9 @@ impl Process for Deliv {
     type Timer = Round;
 
     fn on_message(&mut self, node: &Node, timers: &mut Timers<Round>, mut msg: Incoming) {
-        let Some(m) = Msg::parse(&msg.args()) else {
-            node.log(&format!(
-                "ignoring a malformed message from {}: {:?}",
-                msg.from,
-                msg.text()
-            ));
+        let Some(m) = msg.read(node, Msg::parse) else {
             return;
         };
-        node.log(&format!("<- {}: {}", msg.from, msg.text()));
         match m {
             Msg::Start => {
                 if self.is_broadcaster && !self.delivered {

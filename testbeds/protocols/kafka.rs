@@ -134,15 +134,9 @@ impl Process for Replica {
     type Timer = IsrDeadline;
 
     fn on_message(&mut self, node: &Node, timers: &mut Timers<IsrDeadline>, mut msg: Incoming) {
-        let Some(m) = Msg::parse(&msg.args()) else {
-            node.log(&format!(
-                "ignoring a malformed message from {}: {:?}",
-                msg.from,
-                msg.text()
-            ));
+        let Some(m) = msg.read(node, Msg::parse) else {
             return;
         };
-        node.log(&format!("<- {}: {}", msg.from, msg.text()));
         match m {
             Msg::Write(v) if self.is_leader => {
                 if self.pending.is_some() {

@@ -187,6 +187,21 @@ impl Incoming {
         self.words.join(" ")
     }
 
+    /// The message as `parse` reads its words, logged on `node`'s log as received; `None`,
+    /// logged as ignored, when `parse` cannot read it (a malformed message is a lost one).
+    pub fn read<M>(&self, node: &Node, parse: impl FnOnce(&[&str]) -> Option<M>) -> Option<M> {
+        let Some(m) = parse(&self.args()) else {
+            node.log(&format!(
+                "ignoring a malformed message from {}: {:?}",
+                self.from,
+                self.text()
+            ));
+            return None;
+        };
+        node.log(&format!("<- {}: {}", self.from, self.text()));
+        Some(m)
+    }
+
     /// Answers on the message's own connection (the client's requests); an answer that cannot
     /// be written is lost.
     pub fn reply(&mut self, me: &str, text: &str) {

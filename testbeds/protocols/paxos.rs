@@ -274,15 +274,9 @@ impl Process for Paxos {
     type Timer = Timer;
 
     fn on_message(&mut self, node: &Node, timers: &mut Timers<Timer>, mut msg: Incoming) {
-        let Some(m) = Msg::parse(&msg.args()) else {
-            node.log(&format!(
-                "ignoring a malformed message from {}: {:?}",
-                msg.from,
-                msg.text()
-            ));
+        let Some(m) = msg.read(node, Msg::parse) else {
             return;
         };
-        node.log(&format!("<- {}: {}", msg.from, msg.text()));
         if m == Msg::Query {
             let answer = match &self.learned {
                 Some(v) => format!("LEARNED {v}"),

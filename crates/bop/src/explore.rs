@@ -172,8 +172,14 @@ pub fn run_bop(
     name: &str,
 ) -> Result<Outcome, ExploreError> {
     let trace = out.join(format!("{name}.jsonl"));
-    let exe = std::env::current_exe()
-        .map_err(|e| ExploreError(format!("cannot find bop's own executable: {e}")))?;
+    // /proc/self/exe, not the path: the very binary that runs the campaign, even if a rebuild
+    // has replaced (or deleted) the file meanwhile
+    let exe = if Path::new("/proc/self/exe").exists() {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe()
+            .map_err(|e| ExploreError(format!("cannot find bop's own executable: {e}")))?
+    };
     let mut cmd = Command::new(exe);
     cmd.arg("run")
         .arg(cluster)

@@ -86,7 +86,8 @@ pub struct Run<'t> {
     /// Whether the cluster has a `[check]` (it may look at any node's state: every event is
     /// part of the outcome's past).
     pub has_check: bool,
-    /// Send event id → (peer node, number on the link).
+    /// Send event id (or the id of the fault event that lost the send) → (peer node, number
+    /// on the link).
     pub sends: HashMap<u64, (String, u64)>,
     /// Event id → index in `events`.
     pub index: HashMap<u64, usize>,
@@ -162,7 +163,8 @@ impl<'t> Run<'t> {
             };
             let n = counts.entry((&e.node, peer)).or_insert(0);
             *n += 1;
-            if let (true, Some(id)) = (is_send, e.id) {
+            // a send a fault swallowed is a crash point too (`crash A at A.send(B)#N` counts it)
+            if let Some(id) = e.id {
                 sends.insert(id, (peer.to_string(), *n));
             }
         }
@@ -250,16 +252,51 @@ impl<'t> Run<'t> {
     }
 
     /// The faults that could cut the outcome's support in this run: the loss of each message
-    /// in its lineage, and for each crashable node with a message in it, a crash at its first
-    /// such send (which also silences all its later ones).
+    /// in its lineage, and a crash of a crashable node at any of its sends up to its last send
+    /// in the lineage (a crash there silences that message and every later one). Every such
+    /// send is a crash point of its own, not only a node's first: a crash that silences more
+    /// is not a worse fault for the outcome (a broadcaster that dies before sending anything
+    /// leaves its replicas agreeing; one that dies half-way does not).
+    ///
+    /// An outcome whose lineage has no message between two non-oracle nodes is vacuous (the
+    /// oracle heard nothing the system did together: a broadcaster that died before it sent
+    /// anything, say) and has an empty support: it gives nothing to cut, and counting the
+    /// oracle's own exchanges as its support would steer the search away from the system.
     pub fn support(&self, policy: &Policy) -> BTreeSet<Fault> {
-        faults_of(self.lineage(), policy, &self.oracle, true)
+        let lineage = self.lineage();
+        let internal =
+            |m: &&Message| !self.oracle.contains(&m.from) && !self.oracle.contains(&m.to);
+        if !lineage.iter().any(internal) {
+            return BTreeSet::new();
+        }
+        let mut last: HashMap<&str, usize> = HashMap::default();
+        for m in &lineage {
+            if let Some(&i) = self.index.get(&m.send) {
+                let l = last.entry(m.from.as_str()).or_insert(i);
+                *l = (*l).max(i);
+            }
+        }
+        let mut out = faults_of(lineage, policy, &self.oracle);
+        for (i, e) in self.events.iter().enumerate() {
+            if !policy.crashable.contains(&*e.node) || !last.get(&*e.node).is_some_and(|&l| i <= l)
+            {
+                continue;
+            }
+            if let Some((peer, n)) = e.id.and_then(|id| self.sends.get(&id)) {
+                out.insert(Fault::Crash {
+                    node: e.node.to_string(),
+                    peer: peer.clone(),
+                    n: *n,
+                });
+            }
+        }
+        out
     }
 
     /// Every fault of the run's graph, not only its outcome's lineage: each message's loss, and
     /// a crash of a crashable node at each of its sends (the `edges` and `random` strategies).
     pub fn universe(&self, policy: &Policy) -> BTreeSet<Fault> {
-        faults_of(self.messages.iter().collect(), policy, &self.oracle, false)
+        faults_of(self.messages.iter().collect(), policy, &self.oracle)
     }
 }
 
@@ -267,14 +304,8 @@ impl<'t> Run<'t> {
 /// the test's own requests and observations, not the system's communication (losing a request
 /// makes a vacuous pass, losing an answer fails the test, not the system), and every outcome's
 /// lineage starts with them, so a search that may cut them spends its runs there.
-fn faults_of(
-    msgs: Vec<&Message>,
-    policy: &Policy,
-    oracle: &BTreeSet<String>,
-    first_crash_only: bool,
-) -> BTreeSet<Fault> {
+fn faults_of(msgs: Vec<&Message>, policy: &Policy, oracle: &BTreeSet<String>) -> BTreeSet<Fault> {
     let mut out = BTreeSet::new();
-    let mut crashed = BTreeSet::new();
     for m in msgs {
         if policy.omissions && !oracle.contains(&m.from) && !oracle.contains(&m.to) {
             out.insert(Fault::Drop {
@@ -283,7 +314,7 @@ fn faults_of(
                 n: m.n,
             });
         }
-        if policy.crashable.contains(&m.from) && (!first_crash_only || crashed.insert(&m.from)) {
+        if policy.crashable.contains(&m.from) {
             out.insert(Fault::Crash {
                 node: m.from.clone(),
                 peer: m.to.clone(),

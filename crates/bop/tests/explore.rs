@@ -14,12 +14,7 @@ use common::*;
 
 /// PATH with the directory of the testbeds (tb-proto, tb-echo) first.
 fn tb_path() -> std::ffi::OsString {
-    let dir = Path::new(env!("CARGO_BIN_EXE_tb-proto"))
-        .parent()
-        .expect("tb-proto has a directory")
-        .to_path_buf();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).expect("PATH")
+    path_with_dir_of(env!("CARGO_BIN_EXE_tb-proto"))
 }
 
 /// testbeds/protocols/PROTO.toml copied into the sandbox with its ports (the numbers of its
@@ -172,6 +167,23 @@ fn ldfi_finds_simple_delivs_bug_and_its_repro_fails_again() {
     assert_eq!(tried.len() as u64, runs, "{diag}");
     assert_eq!(tried[0]["faults"], serde_json::json!([]));
     assert_eq!(tried[0]["verdict"], "pass");
+}
+
+/// retry-deliv survives every lost copy (it sends four rounds) but not a broadcaster that dies
+/// half-way through a round. A crash that silences more (before the first send) is a vacuous
+/// pass, which must neither count as a support nor end the search with a false certificate.
+#[test]
+fn ldfi_finds_retry_delivs_crash_half_way_through_a_round() {
+    let sb = Sandbox::new();
+    let cluster = protocol_cluster(&sb, "retry-deliv");
+    let (o, r) = explore(&sb, &cluster, "retry", &["--budget", "30"]);
+    let diag = format!("{}\n{r:#}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "exit 1: a bug\n{diag}");
+    let faults = assert_bug_reproduces(&sb, &r, &diag);
+    assert!(
+        faults.iter().any(|f| f.starts_with("crash b at b.send(")),
+        "the broadcaster's crash is part of it: {faults:?}\n{diag}"
+    );
 }
 
 #[test]

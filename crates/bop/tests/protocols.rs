@@ -31,13 +31,7 @@ struct ProtoRun {
 
 /// `bop run testbeds/protocols/PROTO.toml --trace SANDBOX/LABEL.jsonl -q --fault RULE…`.
 fn run_proto(sb: &Sandbox, proto: &str, label: &str, rules: &[&str]) -> ProtoRun {
-    let tb_dir = Path::new(env!("CARGO_BIN_EXE_tb-proto"))
-        .parent()
-        .expect("tb-proto has a directory")
-        .to_path_buf();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(tb_dir).chain(std::env::split_paths(&path)))
-        .expect("PATH");
+    let path = path_with_dir_of(env!("CARGO_BIN_EXE_tb-proto"));
     let trace = sb.join(&format!("{label}.jsonl"));
     let mut cmd = Command::new(bop_exe());
     cmd.arg("run")

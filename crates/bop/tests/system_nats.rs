@@ -43,13 +43,7 @@ fn in_path(prog: &str) -> bool {
 /// `bop run systems/nats/cluster.toml --trace SANDBOX/LABEL.jsonl -q [EXTRA…]`, with the
 /// directory of tb-nats first in PATH. Returns the run and how long it took.
 fn run_nats(sb: &Sandbox, label: &str, extra: &[String]) -> (BopRun, Duration) {
-    let tb_dir = Path::new(env!("CARGO_BIN_EXE_tb-nats"))
-        .parent()
-        .expect("tb-nats has a directory")
-        .to_path_buf();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(tb_dir).chain(std::env::split_paths(&path)))
-        .expect("PATH");
+    let path = path_with_dir_of(env!("CARGO_BIN_EXE_tb-nats"));
     let trace = sb.join(&format!("{label}.jsonl"));
     let mut cmd = Command::new(bop_exe());
     cmd.arg("run")
@@ -82,22 +76,6 @@ fn stats_json(run: &BopRun) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("bop stats --json prints JSON")
-}
-
-/// The messages (distinct sends) and bytes `from` delivered to `to`, per `bop stats --json`.
-fn pair(stats: &serde_json::Value, from: &str, to: &str) -> (u64, u64) {
-    stats["pairs"]
-        .as_array()
-        .expect("pairs")
-        .iter()
-        .find(|p| p["from"] == from && p["to"] == to)
-        .map(|p| {
-            (
-                p["messages"].as_u64().unwrap_or(0),
-                p["bytes"].as_u64().unwrap_or(0),
-            )
-        })
-        .unwrap_or_default()
 }
 
 fn is_consuming_recv(e: &Event) -> bool {
@@ -200,25 +178,18 @@ fn assert_good_run(run: &BopRun) -> (Trace, serde_json::Value) {
         ("sub", "n1"),
         ("n3", "pub"),
     ] {
-        let (messages, bytes) = pair(&stats, from, to);
+        let (messages, bytes) = stats_pair(&stats, from, to);
         assert!(
             messages > 0 && bytes > 0,
             "no messages {from} -> {to}: {stats:#}\n{diag}"
         );
     }
-    let sub_log = std::fs::read_to_string(log_of(run, "sub", "stdout")).unwrap_or_default();
+    let sub_log = std::fs::read_to_string(node_log(run, "sub", "stdout")).unwrap_or_default();
     assert!(
         sub_log.contains(SUB_DONE),
         "the subscriber did not get every message:\n{sub_log}\n{diag}"
     );
     (t, stats)
-}
-
-/// A node's log beside the trace: TRACE-STEM.NODE.stdout / .stderr.
-fn log_of(run: &BopRun, node: &str, stream: &str) -> PathBuf {
-    let trace = run.trace_path.as_ref().expect("trace path");
-    let stem = trace.file_stem().expect("stem").to_string_lossy();
-    trace.with_file_name(format!("{stem}.{node}.{stream}"))
 }
 
 #[test]

@@ -72,17 +72,6 @@ fn run_rabbitmq(sb: &Sandbox, label: &str, extra: &[String]) -> (BopRun, Duratio
     (BopRun::collect(status, &out, &err, Some(trace)), took)
 }
 
-/// The messages (distinct sends) `from` delivered to `to`, per `bop stats --json`.
-fn messages(stats: &serde_json::Value, from: &str, to: &str) -> u64 {
-    stats["pairs"]
-        .as_array()
-        .expect("pairs")
-        .iter()
-        .find(|p| p["from"] == from && p["to"] == to)
-        .and_then(|p| p["messages"].as_u64())
-        .unwrap_or(0)
-}
-
 /// The programs a node's processes ran: the node's command and every `exec` event's argv[0].
 fn programs(t: &Trace, node: &str) -> Vec<String> {
     events_of(t, node)
@@ -91,12 +80,9 @@ fn programs(t: &Trace, node: &str) -> Vec<String> {
         .collect()
 }
 
-/// A node's log beside the trace: TRACE-STEM.NODE.stdout / .stderr.
+/// A node's log beside the trace, as text.
 fn log_of(run: &BopRun, node: &str, stream: &str) -> String {
-    let trace = run.trace_path.as_ref().expect("trace path");
-    let stem = trace.file_stem().expect("stem").to_string_lossy();
-    std::fs::read_to_string(trace.with_file_name(format!("{stem}.{node}.{stream}")))
-        .unwrap_or_default()
+    std::fs::read_to_string(node_log(run, node, stream)).unwrap_or_default()
 }
 
 /// The checks both runs must pass; returns the trace and its `bop stats --json`.
@@ -166,7 +152,7 @@ fn assert_good_run(run: &BopRun) -> (Trace, serde_json::Value) {
         ("r3", "epmd"),
     ] {
         assert!(
-            messages(&stats, from, to) > 0,
+            stats_pair(&stats, from, to).0 > 0,
             "no messages {from} -> {to}: {stats:#}\n{diag}"
         );
     }

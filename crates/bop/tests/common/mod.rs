@@ -1454,3 +1454,41 @@ pub fn assert_graph_consistent(run: &BopRun) -> Trace {
     );
     t
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers of the tests that run testbeds from PATH and real systems
+// ---------------------------------------------------------------------------------------------
+
+/// PATH with the directory of the testbed binary `exe` (e.g. `env!("CARGO_BIN_EXE_tb-proto")`)
+/// first: cluster files name their programs as a user would, from PATH.
+pub fn path_with_dir_of(exe: &str) -> std::ffi::OsString {
+    let dir = Path::new(exe)
+        .parent()
+        .expect("a testbed binary has a directory")
+        .to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).expect("PATH")
+}
+
+/// A node's log beside the run's trace: TRACE-STEM.NODE.stdout / .stderr.
+pub fn node_log(run: &BopRun, node: &str, stream: &str) -> PathBuf {
+    let trace = run.trace_path.as_ref().expect("trace path");
+    let stem = trace.file_stem().expect("stem").to_string_lossy();
+    trace.with_file_name(format!("{stem}.{node}.{stream}"))
+}
+
+/// The messages (distinct sends) and bytes `from` delivered to `to`, per `bop stats --json`.
+pub fn stats_pair(stats: &serde_json::Value, from: &str, to: &str) -> (u64, u64) {
+    stats["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .find(|p| p["from"] == from && p["to"] == to)
+        .map(|p| {
+            (
+                p["messages"].as_u64().unwrap_or(0),
+                p["bytes"].as_u64().unwrap_or(0),
+            )
+        })
+        .unwrap_or_default()
+}
