@@ -278,8 +278,8 @@ impl<'t> Run<'t> {
         }
         let mut out = faults_of(lineage, policy, &self.oracle);
         for (i, e) in self.events.iter().enumerate() {
-            if !policy.crashable.contains(&*e.node) || !last.get(&*e.node).is_some_and(|&l| i <= l)
-            {
+            let before_last = last.get(&*e.node).is_some_and(|&l| i <= l);
+            if !before_last || !policy.crashable.contains(&*e.node) {
                 continue;
             }
             if let Some((peer, n)) = e.id.and_then(|id| self.sends.get(&id)) {
