@@ -7,6 +7,7 @@
 mod census;
 mod explore;
 mod fingerprint;
+mod follow;
 mod inject;
 mod lineage;
 mod output;
@@ -209,6 +210,10 @@ struct RunArgs {
     /// A file of fault rules, one per line, # comments.
     #[arg(long = "faults", value_name = "FILE")]
     faults_file: Option<PathBuf>,
+    /// Compare the run, event by event, with the runs recorded in DIR (a `bop census --out`
+    /// directory, or any directory of traces) and say at once when it falls off all of them.
+    #[arg(long, value_name = "DIR")]
+    follow: Option<PathBuf>,
     /// One command to run as a single node, strace-style: bop run -- ./server 7000
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -577,6 +582,7 @@ fn cmd_run(args: RunArgs) -> i32 {
         refuse_io_uring: args.refuse_io_uring,
         attach: None,
         faults,
+        follow: args.follow.clone(),
     };
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
@@ -656,6 +662,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         refuse_io_uring: false,
         fault: vec![],
         faults_file: None,
+        follow: None,
         command: vec![],
     };
     let trace = match trace_path(&fake, &cluster) {
@@ -668,6 +675,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         refuse_io_uring: false,
         attach: Some(pid),
         faults: Vec::new(),
+        follow: None,
     };
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
@@ -701,6 +709,9 @@ fn print_outcome(o: &run::Outcome) {
             o.logs.len(),
             dir.display()
         );
+    }
+    if let Some(f) = &o.follow {
+        println!("  follow: {f}");
     }
     for r in &f.faults {
         if r.fired == 0 {
@@ -800,6 +811,7 @@ fn cmd_demo() -> i32 {
         refuse_io_uring: false,
         fault: vec![],
         faults_file: None,
+        follow: None,
         command: vec![],
     };
     let trace = dir.join("trace.jsonl");

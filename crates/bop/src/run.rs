@@ -22,6 +22,7 @@ use bop_ptrace::{Action, Event as Stop, Exit, Spawn, TaskKind, TraceeMemory, Tra
 use bop_syscalls::{decode, signal_name, Call};
 use bop_trace::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, Writer, FORMAT};
 
+use crate::follow::Follower;
 use crate::inject;
 use crate::output::{self, Capture};
 use crate::probe::PidfdProbe;
@@ -44,6 +45,8 @@ pub struct Options {
     pub attach: Option<i32>,
     /// Fault rules to inject, with their text as the user wrote it (canonical form).
     pub faults: Vec<(String, Rule)>,
+    /// Compare the run, as it goes, with the runs recorded in this directory (`--follow`).
+    pub follow: Option<PathBuf>,
 }
 
 /// A run that could not start (exit code 2).
@@ -62,6 +65,8 @@ pub struct Outcome {
     pub logs: Vec<PathBuf>,
     /// A trace write error that cut the run short.
     pub trace_error: Option<String>,
+    /// With `--follow`: where the run fell off the recorded classes, or which it followed.
+    pub follow: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,11 +139,19 @@ struct Runner<'a> {
     event_nodes: Vec<&'static str>,
     /// the run's fresh scratch directory (BOP_RUN_DIR)
     run_dir: PathBuf,
+    /// `--follow`: the recorded classes the run is compared with
+    follower: Option<Follower>,
 }
 
 /// Runs the cluster under the tracer and writes the trace.
 pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
     preflight(cluster)?;
+    let follower = opts
+        .follow
+        .as_deref()
+        .map(Follower::load)
+        .transpose()
+        .map_err(StartError)?;
     let run_dir = fresh_run_dir(&opts.trace)?;
     if let Some(setup) = &cluster.run.setup {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
@@ -188,6 +201,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
             .map(|n| &*Box::leak(n.name.clone().into_boxed_str()))
             .collect(),
         run_dir,
+        follower,
     };
     let header = Header {
         format: FORMAT,
@@ -289,6 +303,9 @@ impl Runner<'_> {
         for e in events.drain(..) {
             if let Some(&i) = self.node_index.get(&*e.node) {
                 self.nodes[i].events += 1;
+            }
+            if let Some(d) = self.follower.as_mut().and_then(|f| f.observe(&e)) {
+                eprintln!("bop: follow: {d}");
             }
             self.write(Record::Event(e));
         }
@@ -1303,12 +1320,23 @@ impl Runner<'_> {
             self.trace_error
                 .get_or_insert(format!("writing the trace failed: {e}"));
         }
+        let follow = self.follower.as_ref().map(|f| match &f.departure {
+            Some(d) => format!("{d}"),
+            None => format!(
+                "the run followed {} of the {} recorded class{} to its end: {}",
+                f.following().len(),
+                f.classes(),
+                if f.classes() == 1 { "" } else { "es" },
+                f.following().join(", ")
+            ),
+        });
         Outcome {
             footer,
             exit_code: code,
             trace: self.opts.trace.clone(),
             logs,
             trace_error: self.trace_error,
+            follow,
         }
     }
 

@@ -441,3 +441,81 @@ fn census_tells_racing_clients_apart_and_diff_says_where() {
     let d = bop(&sb, &["diff", a, b, "--level", "pairs"]);
     assert!(matches!(d.status.code(), Some(0) | Some(1)), "{}", text(&d));
 }
+
+#[test]
+fn follow_stays_on_a_recorded_class_and_says_where_a_faulty_run_falls_off() {
+    let sb = Sandbox::new();
+    let cluster = echo_cluster(&sb, "one", 1, false);
+    let (o, _) = census(&sb, &cluster, "classes", 3);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = sb.join("classes");
+    let dir = dir.to_str().expect("utf-8");
+    let cl = cluster.to_str().expect("utf-8");
+    // the same system again: it follows its one class to the end
+    let t = sb.join("same.jsonl");
+    let o = bop(
+        &sb,
+        &[
+            "run",
+            cl,
+            "-q",
+            "--follow",
+            dir,
+            "--trace",
+            t.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "follow: the run followed 1 of the 1 recorded class to its end: class-1.jsonl"
+        ),
+        "{}",
+        text(&o)
+    );
+    // the client's third message lost: it falls off there, and says so at once (stderr) and
+    // in the summary, naming the node, the step and what the class expected
+    let t = sb.join("faulty.jsonl");
+    let o = bop(
+        &sb,
+        &[
+            "run",
+            cl,
+            "-q",
+            "--follow",
+            dir,
+            "--trace",
+            t.to_str().expect("utf-8"),
+            "--fault",
+            "drop client1 -> server #3",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want =
+        "the run fell off every recorded class at node client1, thread 0, step 5: it is hit by \
+                an injected fault (drop); class-1.jsonl expected: it sends a message to server";
+    assert!(
+        err.contains(&format!("bop: follow: {want}")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(want),
+        "{}",
+        text(&o)
+    );
+    // a directory without recorded runs is a usage error that says what to do
+    let empty = sb.join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let o = bop(
+        &sb,
+        &["run", cl, "-q", "--follow", empty.to_str().expect("utf-8")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no recorded runs there"),
+        "{}",
+        text(&o)
+    );
+}
