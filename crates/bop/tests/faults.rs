@@ -1452,3 +1452,47 @@ fn the_trace_format_documents_fault_events() {
         );
     }
 }
+
+/// A node crashed while it creates threads: some new thread dies before its first instruction,
+/// its first stop is its exit and its creator's clone event never comes. bop must let it die
+/// and finish the run (it used to wait for that event for ever, the process a zombie it could
+/// not reap). A time-triggered crash lands at a random point of the loop: ten runs.
+#[test]
+fn crashing_a_node_that_creates_threads_never_wedges_bop() {
+    let sb = Sandbox::new();
+    let bin = sb.join("thread_churn");
+    let out = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&bin)
+        .arg(progs_dir().join("thread_churn.c"))
+        .output()
+        .expect("run gcc");
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = format!(
+        "[[node]]\nname = \"churn\"\ncmd = \"{}\"\ndaemon = true\n\n[[node]]\nname = \"client\"\ncmd = \"sleep 0.6\"\n\n[run]\ntimeout = \"10s\"\ngrace = \"1s\"\n",
+        bin.display()
+    );
+    for i in 0..10 {
+        // RUN_LIMIT bounds each run: a wedged bop fails the test instead of hanging it
+        let run = sb.run_cluster_with(
+            &format!("churn{i}"),
+            &toml,
+            &fault_args(&["crash churn after 300ms"]),
+        );
+        let diag = run.diag();
+        run.expect_code(0);
+        let t = run.trace();
+        let f = t.footer.as_ref().expect("footer");
+        assert_eq!(f.verdict, "pass", "{diag}");
+        assert_eq!(
+            node_outcome(f, "churn").signal.as_deref(),
+            Some("SIGKILL"),
+            "the crash killed it\n{diag}"
+        );
+        assert_eq!(fault_events(&t, "crash").len(), 1, "{diag}");
+    }
+}

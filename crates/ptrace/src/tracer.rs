@@ -368,6 +368,16 @@ impl Tracer {
             if let Some(tgid) = self.expected.remove(&tid) {
                 self.thread(tid, tgid).stop = StopKind::Other;
                 self.resume(tid, Action::Continue);
+            } else if event == libc::PTRACE_EVENT_EXIT {
+                // A new task killed before it ran an instruction (its process got SIGKILL as
+                // it was being created): its first stop is its exit, and its creator's clone
+                // event may never come (the creator died in it). Let it die now; waiting for
+                // that event would leave it stopped for ever, and its process a zombie that
+                // cannot be reaped (found by a campaign crashing a replica mid-clone).
+                // SAFETY: PTRACE_CONT of a task of ours in a ptrace stop.
+                unsafe {
+                    libc::ptrace(libc::PTRACE_CONT, tid, 0, 0);
+                }
             } else {
                 self.early.insert(tid);
             }
