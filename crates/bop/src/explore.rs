@@ -276,6 +276,27 @@ impl Campaign<'_> {
         })
     }
 
+    /// What the oracle nodes saw in a run: each of their threads' symbols at the `messages`
+    /// level, without the positions of the sends they consumed (which faults shift).
+    fn oracle_view(&self, trace: &Path) -> Result<Vec<(String, Vec<String>)>, ExploreError> {
+        let t = bop_trace::read_file(trace)
+            .map_err(|e| ExploreError(format!("cannot read {}: {e}", trace.display())))?;
+        let run = Run::new(&t.events, self.oracle.clone(), false);
+        Ok(abstract_run(&run, Level::Messages)
+            .threads
+            .into_iter()
+            .filter(|th| self.oracle.contains(&th.node))
+            .map(|th| {
+                let symbols = th
+                    .symbols
+                    .into_iter()
+                    .map(|s| s.text.split('@').next().unwrap_or_default().to_string())
+                    .collect();
+                (format!("{}.{}", th.node, th.index), symbols)
+            })
+            .collect())
+    }
+
     /// Runs a candidate; records it, and a bug if it is one. Returns whether it passed.
     fn try_faults(&mut self, set: &BTreeSet<Fault>) -> Result<Option<Outcome>, ExploreError> {
         let faults: Vec<String> = set.iter().map(|f| f.to_string()).collect();
@@ -502,6 +523,7 @@ fn stop_reason(c: &Campaign) -> String {
 
 fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, String), ExploreError> {
     let mut supports = vec![c.faults_of(base, false)?];
+    let base_view = c.oracle_view(base)?;
     let mut tried: BTreeSet<BTreeSet<Fault>> = BTreeSet::new();
     let mut n: u64 = 0;
     loop {
@@ -525,9 +547,19 @@ fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, Strin
             continue;
         }
         if let Some(o) = c.try_faults(&cand)? {
+            // A passing run is another way the outcome comes about only if the oracle saw
+            // what it saw without faults (the same exchanges with the same nodes, in the same
+            // order). Otherwise it passed for another reason: a client whose write was never
+            // acknowledged, so that it promised nothing; a replica that died before it could
+            // disagree. Such a run's lineage is not a support of the outcome, and cutting it
+            // is no requirement: taking it as one would steer the search away from the bug
+            // and end it with a false certificate.
+            if c.oracle_view(&o.trace)? != base_view {
+                continue;
+            }
             let s = c.faults_of(&o.trace, false)?;
-            // an outcome that came about without any message (say, a client that got no answer
-            // and promised nothing) gives nothing to cut: it is not a support
+            // an outcome that came about without any message between the system's nodes
+            // gives nothing to cut: it is not a support
             if !s.is_empty() && !supports.contains(&s) {
                 supports.push(s);
             }

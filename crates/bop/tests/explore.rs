@@ -186,6 +186,25 @@ fn ldfi_finds_retry_delivs_crash_half_way_through_a_round() {
     );
 }
 
+/// kafka's bug takes two faults: n3 falls out of the ISR and the leader dies as it would
+/// answer the read. Runs where the client's write was never acknowledged pass only because it
+/// promised nothing; they must not count as other ways to the outcome (they once made ldfi
+/// certify kafka after 11 runs).
+#[test]
+fn ldfi_finds_kafkas_two_fault_bug_without_a_false_certificate() {
+    let sb = Sandbox::new();
+    let cluster = protocol_cluster(&sb, "kafka");
+    let (o, r) = explore(&sb, &cluster, "kafka", &["--budget", "30"]);
+    let diag = format!("{}\n{r:#}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "exit 1: a bug\n{diag}");
+    let faults = assert_bug_reproduces(&sb, &r, &diag);
+    assert_eq!(faults.len(), 2, "{faults:?}\n{diag}");
+    assert!(
+        faults.iter().any(|f| f.starts_with("crash n1 at")),
+        "{faults:?}"
+    );
+}
+
 #[test]
 fn ldfi_certifies_redun_deliv_for_one_fault() {
     let sb = Sandbox::new();
