@@ -198,11 +198,7 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
                 ("syscall", "accept") if e.errno.is_none() => {
                     Some(format!("accept<{}", sock_peer(run, e)))
                 }
-                ("exit", _) => Some(match (&e.signal, e.status) {
-                    (Some(sig), _) => format!("exit {sig}"),
-                    (None, Some(st)) => format!("exit {st}"),
-                    _ => "exit".into(),
-                }),
+                ("exit", _) => Some(exit_symbol(e)),
                 ("fault", what) => Some(format!("fault {what}")),
                 _ => None,
             }
@@ -226,6 +222,15 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
         text.push('\n');
     }
     Abstract { threads, text }
+}
+
+/// An exit's symbol: `exit 0`, `exit SIGKILL`, or `exit` when the trace says neither.
+pub(crate) fn exit_symbol(e: &Event) -> String {
+    match (&e.signal, e.status) {
+        (Some(sig), _) => format!("exit {sig}"),
+        (None, Some(st)) => format!("exit {st}"),
+        _ => "exit".into(),
+    }
 }
 
 /// The node at the other end of an event's socket, as far as the trace tells.

@@ -21,7 +21,7 @@ use bop_syscalls::SockAddr;
 use bop_trace::Event;
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::fingerprint::describe;
+use crate::fingerprint::{describe, exit_symbol};
 
 /// A thread of a run: its node and its number within the node.
 pub type ThreadKey = (String, usize);
@@ -143,11 +143,7 @@ impl Abstractor {
                 Some(s)
             }
             ("syscall", "accept") if e.errno.is_none() => Some(format!("accept<{}", self.peer(e))),
-            ("exit", _) => Some(match (&e.signal, e.status) {
-                (Some(sig), _) => format!("exit {sig}"),
-                (None, Some(st)) => format!("exit {st}"),
-                _ => "exit".into(),
-            }),
+            ("exit", _) => Some(exit_symbol(e)),
             ("fault", what) => Some(format!("fault {what}")),
             _ => None,
         }

@@ -1460,18 +1460,7 @@ fn the_trace_format_documents_fault_events() {
 #[test]
 fn crashing_a_node_that_creates_threads_never_wedges_bop() {
     let sb = Sandbox::new();
-    let bin = sb.join("thread_churn");
-    let out = Command::new("gcc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(progs_dir().join("thread_churn.c"))
-        .output()
-        .expect("run gcc");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = compile_prog(&sb, "thread_churn");
     let toml = format!(
         "[[node]]\nname = \"churn\"\ncmd = \"{}\"\ndaemon = true\n\n[[node]]\nname = \"client\"\ncmd = \"sleep 0.6\"\n\n[run]\ntimeout = \"10s\"\ngrace = \"1s\"\n",
         bin.display()

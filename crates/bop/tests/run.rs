@@ -415,19 +415,7 @@ timeout = "20s"
 #[test]
 fn c_accept_null_thread_and_forked_child() {
     let sb = Sandbox::new();
-    let bin = sb.join("accept_null");
-    let src = progs_dir().join("accept_null.c");
-    let out = Command::new("gcc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = compile_prog(&sb, "accept_null");
     let port = free_port();
     let bin = bin.display();
     let run = sb.run_cluster(

@@ -1492,3 +1492,20 @@ pub fn stats_pair(stats: &serde_json::Value, from: &str, to: &str) -> (u64, u64)
         })
         .unwrap_or_default()
 }
+
+/// Compiles tests/progs/NAME.c into the sandbox with `gcc -O2 -pthread`; returns the binary.
+pub fn compile_prog(sb: &Sandbox, name: &str) -> PathBuf {
+    let bin = sb.join(name);
+    let out = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&bin)
+        .arg(progs_dir().join(format!("{name}.c")))
+        .output()
+        .expect("run gcc");
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
