@@ -515,11 +515,7 @@ fn client(protocol: &str, variant: Variant, name: &str, peers: Peers) -> Result<
             _ => other.push(format!("{n} {}", a.join(" "))),
         }
     }
-    let silent: Vec<String> = names
-        .iter()
-        .filter(|n| !answers.iter().any(|(a, _)| a == *n))
-        .cloned()
-        .collect();
+    let silent = Client::silent(&names, &answers);
     let summary = format!(
         "commit at {}; abort at {}; undecided: {}; no answer from {}",
         list(&commit),

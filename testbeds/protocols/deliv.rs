@@ -274,11 +274,7 @@ fn client(protocol: &str, variant: Variant, name: &str, peers: Peers) -> Result<
             _ => c.log(&format!("{n}: unexpected answer {a:?}, left out")),
         }
     }
-    let silent: Vec<String> = names
-        .iter()
-        .filter(|n| !answers.iter().any(|(a, _)| a == *n))
-        .cloned()
-        .collect();
+    let silent = Client::silent(&names, &answers);
     if !has.is_empty() && !lacks.is_empty() {
         c.violation(&format!(
             "agreement violated: {} delivered {PAYLOAD} but {} did not (no answer from {})",

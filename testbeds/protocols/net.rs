@@ -451,6 +451,15 @@ impl Client {
             .collect()
     }
 
+    /// The participants in `names` that gave no answer in `answers` (from [`Client::ask_each`]).
+    pub fn silent(names: &[String], answers: &[(String, Vec<String>)]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| !answers.iter().any(|(a, _)| a == *n))
+            .cloned()
+            .collect()
+    }
+
     /// Waits, logging why.
     pub fn wait(&self, d: Duration, why: &str) {
         self.log(&format!("waiting {} ms {why}", d.as_millis()));

@@ -331,11 +331,7 @@ fn client(name: &str, peers: Peers) -> Result<(), String> {
             _ => c.log(&format!("{n}: unexpected answer {a:?}, left out")),
         }
     }
-    let silent: Vec<String> = names
-        .iter()
-        .filter(|n| !answers.iter().any(|(a, _)| a == *n))
-        .cloned()
-        .collect();
+    let silent = Client::silent(&names, &answers);
     let described: Vec<String> = learned
         .iter()
         .map(|(v, who)| format!("{} learned {v}", list(who)))

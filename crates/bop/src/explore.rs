@@ -133,6 +133,9 @@ pub struct Report {
     pub tried: Vec<Tried>,
 }
 
+/// What the oracle nodes saw in a run: per thread (`node.index`), its symbols.
+type OracleView = Vec<(String, Vec<String>)>;
+
 /// A campaign that could not start or go on.
 #[derive(Debug)]
 pub struct ExploreError(pub String);
@@ -264,25 +267,29 @@ impl Campaign<'_> {
         Ok(o)
     }
 
-    /// The run's support or universe, from its trace.
-    fn faults_of(&self, trace: &Path, universe: bool) -> Result<BTreeSet<Fault>, ExploreError> {
-        let t = bop_trace::read_file(trace)
-            .map_err(|e| ExploreError(format!("cannot read {}: {e}", trace.display())))?;
-        let run = Run::new(&t.events, self.oracle.clone(), self.cluster.check.is_some());
-        Ok(if universe {
-            run.universe(&self.policy)
-        } else {
-            run.support(&self.policy)
-        })
+    /// A run's trace, read.
+    fn read(&self, trace: &Path) -> Result<bop_trace::Trace, ExploreError> {
+        bop_trace::read_file(trace)
+            .map_err(|e| ExploreError(format!("cannot read {}: {e}", trace.display())))
     }
 
-    /// What the oracle nodes saw in a run: each of their threads' symbols at the `messages`
-    /// level, without the positions of the sends they consumed (which faults shift).
-    fn oracle_view(&self, trace: &Path) -> Result<Vec<(String, Vec<String>)>, ExploreError> {
-        let t = bop_trace::read_file(trace)
-            .map_err(|e| ExploreError(format!("cannot read {}: {e}", trace.display())))?;
-        let run = Run::new(&t.events, self.oracle.clone(), false);
-        Ok(abstract_run(&run, Level::Messages)
+    /// The run's universe of faults (every fault of its graph), from its trace.
+    fn universe_of(&self, trace: &Path) -> Result<BTreeSet<Fault>, ExploreError> {
+        let t = self.read(trace)?;
+        let run = Run::new(&t.events, self.oracle.clone(), self.cluster.check.is_some());
+        Ok(run.universe(&self.policy))
+    }
+
+    /// The run's support, and what the oracle nodes saw in it: each of their threads' symbols
+    /// at the `messages` level, without the positions of the sends they consumed (which
+    /// faults shift). One reading of the trace for both.
+    fn support_and_view(
+        &self,
+        trace: &Path,
+    ) -> Result<(BTreeSet<Fault>, OracleView), ExploreError> {
+        let t = self.read(trace)?;
+        let run = Run::new(&t.events, self.oracle.clone(), self.cluster.check.is_some());
+        let view = abstract_run(&run, Level::Messages)
             .threads
             .into_iter()
             .filter(|th| self.oracle.contains(&th.node))
@@ -294,7 +301,8 @@ impl Campaign<'_> {
                     .collect();
                 (format!("{}.{}", th.node, th.index), symbols)
             })
-            .collect())
+            .collect();
+        Ok((run.support(&self.policy), view))
     }
 
     /// Runs a candidate; records it, and a bug if it is one. Returns whether it passed.
@@ -503,11 +511,11 @@ fn campaign(c: &mut Campaign) -> Result<(Option<usize>, String), ExploreError> {
     match c.opts.strategy {
         Strategy::Ldfi => ldfi(c, &base.trace, k),
         Strategy::Edges => {
-            let universe = c.faults_of(&base.trace, true)?;
+            let universe = c.universe_of(&base.trace)?;
             edges(c, universe, k)
         }
         Strategy::Random => {
-            let universe = c.faults_of(&base.trace, true)?;
+            let universe = c.universe_of(&base.trace)?;
             random(c, universe, k)
         }
     }
@@ -522,8 +530,8 @@ fn stop_reason(c: &Campaign) -> String {
 }
 
 fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, String), ExploreError> {
-    let mut supports = vec![c.faults_of(base, false)?];
-    let base_view = c.oracle_view(base)?;
+    let (base_support, base_view) = c.support_and_view(base)?;
+    let mut supports = vec![base_support];
     let mut tried: BTreeSet<BTreeSet<Fault>> = BTreeSet::new();
     let mut n: u64 = 0;
     loop {
@@ -554,10 +562,10 @@ fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, Strin
             // disagree. Such a run's lineage is not a support of the outcome, and cutting it
             // is no requirement: taking it as one would steer the search away from the bug
             // and end it with a false certificate.
-            if c.oracle_view(&o.trace)? != base_view {
+            let (s, view) = c.support_and_view(&o.trace)?;
+            if view != base_view {
                 continue;
             }
-            let s = c.faults_of(&o.trace, false)?;
             // an outcome that came about without any message between the system's nodes
             // gives nothing to cut: it is not a support
             if !s.is_empty() && !supports.contains(&s) {

@@ -68,14 +68,14 @@ pub fn conn_key(s: &Socket) -> Option<String> {
 /// Describes a call for the engine. `ret` is `None` at entry.
 pub fn describe(
     model: &Model,
-    node_names: &[String],
+    node_names: &[&str],
     node: usize,
     sc: &Syscall,
     applied: &Applied,
     len: Option<u64>,
 ) -> StepInfo {
     let op = crate::record::op(sc, applied);
-    let name = |n: usize| node_names.get(n).cloned();
+    let name = |n: usize| node_names.get(n).map(|s| s.to_string());
     let socket = applied.socket.as_ref();
     let arg_addr: Option<&SockAddr> = match &sc.call {
         Call::Connect { addr, .. } => addr.as_ref(),

@@ -132,11 +132,10 @@ struct Runner<'a> {
     kept: HashMap<String, Vec<std::os::fd::OwnedFd>>,
     /// injections and effects a thread's current call triggered, due when it completes
     deferred: HashMap<i32, (Vec<Fired>, Vec<Effect>)>,
-    node_names: Vec<String>,
-    /// The node names as every event carries them: leaked once per run (a few bytes per node,
-    /// for the life of the bop process, which makes one run), so that an event names its node
-    /// without an allocation of its own.
-    event_nodes: Vec<&'static str>,
+    /// The node names, leaked once per run (a few bytes per node, for the life of the bop
+    /// process, which makes one run), so that every event names its node without an
+    /// allocation of its own.
+    node_names: Vec<&'static str>,
     /// the run's fresh scratch directory (BOP_RUN_DIR)
     run_dir: PathBuf,
     /// `--follow`: the recorded classes the run is compared with
@@ -194,8 +193,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         deferred: HashMap::default(),
         kept: HashMap::default(),
         unhomed: Vec::new(),
-        node_names: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
-        event_nodes: cluster
+        node_names: cluster
             .nodes
             .iter()
             .map(|n| &*Box::leak(n.name.clone().into_boxed_str()))
@@ -290,7 +288,7 @@ impl Runner<'_> {
 
     /// Hands an event of thread `tid` of node `node` to the graph, and writes what it releases.
     fn emit(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
-        e.node = Cow::Borrowed(self.event_nodes[node]);
+        e.node = Cow::Borrowed(self.node_names[node]);
         e.pid = pid;
         e.tid = tid;
         e.ts = self.ts();
@@ -1053,7 +1051,7 @@ impl Runner<'_> {
             // SAFETY: signalling a traced process.
             unsafe { libc::kill(p, libc::SIGKILL) };
         }
-        self.faults.node_died(&self.node_names[node], self.ts());
+        self.faults.node_died(self.node_names[node], self.ts());
     }
 
     fn node_index_of(&self, name: &str) -> Option<usize> {
