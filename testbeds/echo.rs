@@ -5,6 +5,8 @@
 //! ```text
 //! tb-echo server  PORT CLIENTS       # serve CLIENTS connections on 127.0.0.1:PORT, then exit
 //! tb-echo client  PORT ID COUNT      # send COUNT messages to 127.0.0.1:PORT, check the echoes
+//! tb-echo client  PORT ID COUNT WAIT # the same after waiting WAIT ms; WAIT=0,80: 0 or 80 ms,
+//!                                    # chosen at random (to make clients race)
 //! tb-echo server6 PORT CLIENTS       # the same over IPv6, on [::1]:PORT
 //! tb-echo client6 PORT ID COUNT
 //! ```
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 const PROG: &str = "tb-echo";
 const USAGE: &str =
-    "usage: tb-echo server|server6 PORT CLIENTS\n       tb-echo client|client6 PORT ID COUNT";
+    "usage: tb-echo server|server6 PORT CLIENTS\n       tb-echo client|client6 PORT ID COUNT [WAIT]";
 /// How long the server waits for the next connection.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Limit on every read and write of a connected socket.
@@ -47,6 +49,10 @@ fn main() {
         ["server", port, clients] => server(v4(port), number(clients, "CLIENTS")),
         ["server6", port, clients] => server(v6(port), number(clients, "CLIENTS")),
         ["client", port, id, count] => client(v4(port), id, parse_count(count)),
+        ["client", port, id, count, wait] => {
+            sleep(pick_wait(wait));
+            client(v4(port), id, parse_count(count))
+        }
         ["client6", port, id, count] => client(v6(port), id, parse_count(count)),
         _ => {
             eprintln!("{USAGE}");
@@ -119,6 +125,17 @@ fn client(addr: SocketAddr, id: &str, count: u64) -> Result<(), String> {
     drop(stream);
     println!("{PROG} client {id}: {count} messages echoed by {addr}");
     Ok(())
+}
+
+/// `WAIT`: milliseconds, or several separated by commas, one of which is chosen at random
+/// (from the random keys std seeds every hasher with, so no file or socket is read).
+fn pick_wait(wait: &str) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let choices: Vec<u64> = wait.split(',').map(|w| number(w, "WAIT")).collect();
+    let coin = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Duration::from_millis(choices[(coin % choices.len() as u64) as usize])
 }
 
 /// Connects to `addr`, retrying while the connection is refused.

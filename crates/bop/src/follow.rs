@@ -172,6 +172,8 @@ impl Abstractor {
 struct Class {
     /// Its name: the trace's file name (`class-2.jsonl`).
     name: String,
+    /// The recorded trace.
+    path: PathBuf,
     threads: HashMap<ThreadKey, Vec<String>>,
 }
 
@@ -215,6 +217,10 @@ impl std::fmt::Display for Departure {
 pub struct Follower {
     classes: Vec<Class>,
     alive: Vec<bool>,
+    /// where the run left each class, in words
+    left: Vec<Option<String>>,
+    /// classes left since the last [`Follower::take_left`]
+    dropped: Vec<usize>,
     live: Abstractor,
     /// Set once the run has fallen off.
     pub departure: Option<Departure>,
@@ -285,12 +291,19 @@ impl Follower {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| p.display().to_string());
-            classes.push(Class { name, threads });
+            classes.push(Class {
+                name,
+                path: p,
+                threads,
+            });
         }
         let alive = vec![true; classes.len()];
+        let left = vec![None; classes.len()];
         Ok(Follower {
             classes,
             alive,
+            left,
+            dropped: Vec::new(),
             live: Abstractor::default(),
             departure: None,
         })
@@ -311,6 +324,86 @@ impl Follower {
             .collect()
     }
 
+    /// The class a fault rule's `in class NAME` means: the recorded run whose file stem is
+    /// NAME or `class-NAME` (so `in class 2` is the census's `class-2.jsonl`).
+    pub fn class_index(&self, name: &str) -> Result<usize, String> {
+        let stem = |c: &Class| {
+            c.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        self.classes
+            .iter()
+            .position(|c| {
+                let s = stem(c);
+                s == name || s == format!("class-{name}")
+            })
+            .ok_or_else(|| {
+                let names: Vec<String> = self.classes.iter().map(stem).collect();
+                format!(
+                    "no recorded class \"{name}\"; the classes are: {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// Checks that class `k`'s recorded run has the event `pat` (its node's `#N`th matching
+    /// successful call), so that a rule anchored there can fire at all.
+    pub fn check_anchor(&self, k: usize, pat: &bop_faults::EventPat) -> Result<(), String> {
+        let c = &self.classes[k];
+        let t = bop_trace::read_file(&c.path)
+            .map_err(|e| format!("cannot read {}: {e}", c.path.display()))?;
+        let mut a = Abstractor::default();
+        let mut seen = 0u64;
+        for e in &t.events {
+            a.push(e);
+            if *e.node != *pat.node {
+                continue;
+            }
+            let op = e.op.as_deref().unwrap_or("");
+            let hit = if pat.op == "exit" {
+                e.kind == "exit"
+            } else {
+                e.kind == "syscall"
+                    && (op == pat.op || e.syscall.as_deref() == Some(pat.op.as_str()))
+                    && match e.errno.as_deref() {
+                        None => op != "recv" || e.bytes != Some(0),
+                        Some("EINPROGRESS") => op == "connect",
+                        Some(_) => false,
+                    }
+                    && pat.peer.as_deref().is_none_or(|p| a.peer(e) == p)
+            };
+            if hit {
+                seen += 1;
+                if seen == pat.nth.unwrap_or(1) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(format!(
+            "the recorded class {} never has {pat}: {} has {seen} such event{} there",
+            c.name,
+            pat.node,
+            if seen == 1 { "" } else { "s" }
+        ))
+    }
+
+    /// The classes the run has left since the last call, as indexes.
+    pub fn take_left(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Where the run left class `k`, in words (None while it follows it).
+    pub fn left_at(&self, k: usize) -> Option<&str> {
+        self.left.get(k).and_then(|l| l.as_deref())
+    }
+
+    /// The name of class `k` (its trace's file name).
+    pub fn class_name(&self, k: usize) -> &str {
+        &self.classes[k].name
+    }
+
     /// The next live event (in causal order). Returns the departure when this event is the
     /// one at which the run falls off the last class it followed.
     pub fn observe(&mut self, e: &Event) -> Option<&Departure> {
@@ -321,18 +414,25 @@ impl Follower {
         let key = self.live.thread(t).clone();
         let step = self.live.counts[t] - 1;
         let mut expected = Vec::new();
-        for (c, alive) in self.classes.iter().zip(self.alive.iter_mut()) {
-            if !*alive {
+        for (k, c) in self.classes.iter().enumerate() {
+            if !self.alive[k] {
                 continue;
             }
             let want = c.threads.get(&key).and_then(|s| s.get(step));
             if want.map(String::as_str) != Some(sym.as_str()) {
-                *alive = false;
-                expected.push((
-                    c.name.clone(),
-                    want.map(|w| describe(w))
-                        .unwrap_or_else(|| "does nothing more".into()),
+                self.alive[k] = false;
+                self.dropped.push(k);
+                let want = want
+                    .map(|w| describe(w))
+                    .unwrap_or_else(|| "does nothing more".into());
+                self.left[k] = Some(format!(
+                    "at node {}, thread {}, step {}: it {}; the class: it {want}",
+                    key.0,
+                    key.1,
+                    step + 1,
+                    describe(&sym)
                 ));
+                expected.push((c.name.clone(), want));
             }
         }
         if self.alive.iter().any(|&a| a) {

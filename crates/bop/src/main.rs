@@ -714,7 +714,9 @@ fn print_outcome(o: &run::Outcome) {
         println!("  follow: {f}");
     }
     for r in &f.faults {
-        if r.fired == 0 {
+        if let (0, Some(why)) = (r.fired, &r.note) {
+            println!("  fault: {}  — never fired ({why})", r.rule);
+        } else if r.fired == 0 {
             println!("  fault: {}  — never fired", r.rule);
         } else {
             println!("  fault: {}  — fired {}×", r.rule, r.fired);

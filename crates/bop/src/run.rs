@@ -140,6 +140,39 @@ struct Runner<'a> {
     run_dir: PathBuf,
     /// `--follow`: the recorded classes the run is compared with
     follower: Option<Follower>,
+    /// per recorded class, the rules anchored on it (`in class`)
+    anchors: Vec<Vec<usize>>,
+}
+
+/// For each class of the follower, the rules anchored on it (`in class NAME`), after
+/// checking that every anchor names a recorded class and an event that class has.
+fn anchor_rules(
+    opts: &Options,
+    follower: Option<&Follower>,
+) -> Result<Vec<Vec<usize>>, StartError> {
+    let mut anchors = vec![Vec::new(); follower.map_or(0, Follower::classes)];
+    for (i, (text, rule)) in opts.faults.iter().enumerate() {
+        let Some(class) = &rule.class else { continue };
+        let Some(f) = follower else {
+            return Err(StartError(format!(
+                "the fault rule `{text}` is anchored on a recorded class: give --follow DIR, \
+                 the directory of the census that recorded class {class}"
+            )));
+        };
+        let k = f
+            .class_index(class)
+            .map_err(|e| StartError(format!("in the fault rule `{text}`: {e}")))?;
+        if let Some(
+            bop_faults::Trigger::At(bop_faults::When::Event(p))
+            | bop_faults::Trigger::After(bop_faults::When::Event(p)),
+        ) = &rule.trigger
+        {
+            f.check_anchor(k, p)
+                .map_err(|e| StartError(format!("in the fault rule `{text}`: {e}")))?;
+        }
+        anchors[k].push(i);
+    }
+    Ok(anchors)
 }
 
 /// Runs the cluster under the tracer and writes the trace.
@@ -151,6 +184,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         .map(Follower::load)
         .transpose()
         .map_err(StartError)?;
+    let anchors = anchor_rules(opts, follower.as_ref())?;
     let run_dir = fresh_run_dir(&opts.trace)?;
     if let Some(setup) = &cluster.run.setup {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
@@ -200,6 +234,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
             .collect(),
         run_dir,
         follower,
+        anchors,
     };
     let header = Header {
         format: FORMAT,
@@ -302,8 +337,15 @@ impl Runner<'_> {
             if let Some(&i) = self.node_index.get(&*e.node) {
                 self.nodes[i].events += 1;
             }
-            if let Some(d) = self.follower.as_mut().and_then(|f| f.observe(&e)) {
-                eprintln!("bop: follow: {d}");
+            if let Some(f) = self.follower.as_mut() {
+                if let Some(d) = f.observe(&e) {
+                    eprintln!("bop: follow: {d}");
+                }
+                for k in f.take_left() {
+                    for &i in &self.anchors[k] {
+                        self.faults.abandon(i);
+                    }
+                }
             }
             self.write(Record::Event(e));
         }
@@ -1307,9 +1349,11 @@ impl Runner<'_> {
                 .report()
                 .into_iter()
                 .zip(&self.opts.faults)
-                .map(|((_, fired), (text, _))| bop_trace::RuleOutcome {
+                .enumerate()
+                .map(|(i, ((_, fired), (text, rule)))| bop_trace::RuleOutcome {
                     rule: text.clone(),
                     fired,
+                    note: self.abandon_note(i, rule),
                 })
                 .collect(),
         };
@@ -1336,6 +1380,20 @@ impl Runner<'_> {
             trace_error: self.trace_error,
             follow,
         }
+    }
+
+    /// Why rule `i` never started, when the run left the class it is anchored on first.
+    fn abandon_note(&self, i: usize, rule: &bop_faults::Rule) -> Option<String> {
+        if !self.faults.abandoned(i) {
+            return None;
+        }
+        let f = self.follower.as_ref()?;
+        let k = f.class_index(rule.class.as_deref()?).ok()?;
+        Some(format!(
+            "not started: the run left class {} before the trigger, {}",
+            f.class_name(k),
+            f.left_at(k).unwrap_or("")
+        ))
     }
 
     /// Why the run failed, judged from the nodes' exits (None: they did their part).

@@ -357,7 +357,8 @@ fn explore_refuses_a_system_that_fails_without_faults() {
 }
 
 /// The echo testbed with `clients` clients (5 messages each) on a free port; with `race`, the
-/// first client starts after a random 0 or 40 ms, so either may reach the server first.
+/// first client waits 0 or 80 ms (a coin flip) and the others 40 ms before connecting, so
+/// either the first or the second is served first.
 fn echo_cluster(sb: &Sandbox, name: &str, clients: u32, race: bool) -> PathBuf {
     let port = free_port();
     let echo = tb("tb-echo");
@@ -365,16 +366,13 @@ fn echo_cluster(sb: &Sandbox, name: &str, clients: u32, race: bool) -> PathBuf {
         "[[node]]\nname = \"server\"\ncmd = \"{echo} server {port} {clients}\"\nready = \"tcp:127.0.0.1:{port}\"\n"
     );
     for i in 1..=clients {
-        let cmd = if race && i == 1 {
-            format!(
-                "sh -c 'if [ $(od -An -N1 -tu1 /dev/urandom) -lt 128 ]; then sleep 0.04; fi; exec {echo} client {port} {i} 5'"
-            )
-        } else {
-            format!("{echo} client {port} {i} 5")
+        let wait = match (race, i) {
+            (false, _) => "",
+            (true, 1) => " 0,80",
+            (true, _) => " 40",
         };
         toml += &format!(
-            "\n[[node]]\nname = \"client{i}\"\ncmd = \"{}\"\n",
-            cmd.replace('"', "\\\"")
+            "\n[[node]]\nname = \"client{i}\"\ncmd = \"{echo} client {port} {i} 5{wait}\"\n"
         );
     }
     toml += "\n[run]\ntimeout = \"20s\"\n";
@@ -536,5 +534,143 @@ fn follow_stays_on_a_recorded_class_and_says_where_a_faulty_run_falls_off() {
         String::from_utf8_lossy(&o.stderr).contains("no recorded runs there"),
         "{}",
         text(&o)
+    );
+}
+
+/// The client the server of an echo trace served first: the node whose connection its first
+/// accept (of a client's, not a readiness probe's) returned.
+fn first_served(trace: &Path) -> String {
+    let t = bop_trace::read_file(trace).expect("a trace");
+    let clients: std::collections::HashMap<String, String> = t
+        .events
+        .iter()
+        .filter(|e| e.op.as_deref() == Some("connect") && e.node != "server")
+        .filter_map(|e| {
+            Some((
+                e.sock.as_ref()?.local.as_ref()?.to_string(),
+                e.node.to_string(),
+            ))
+        })
+        .collect();
+    t.events
+        .iter()
+        .filter(|e| e.node == "server" && e.op.as_deref() == Some("accept"))
+        .filter_map(|e| e.sock.as_ref()?.peer.as_ref())
+        .find_map(|a| clients.get(&a.to_string()).cloned())
+        .unwrap_or_else(|| panic!("the server accepted no client in {}", trace.display()))
+}
+
+#[test]
+fn a_rule_anchored_on_a_class_fires_only_in_runs_that_follow_it() {
+    let sb = Sandbox::new();
+    let cluster = echo_cluster(&sb, "race", 2, true);
+    let cl = cluster.to_str().expect("utf-8");
+    // a census of the race: one class per client served first (12 coin flips all alike: 1 in
+    // 2,048)
+    let (o, c) = census(&sb, &cluster, "classes", 12);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = sb.join("classes");
+    let dir = dir.to_str().expect("utf-8");
+    let classes = c["classes"].as_array().expect("classes");
+    let rank = classes
+        .iter()
+        .find(|k| first_served(Path::new(k["representative"].as_str().expect("rep"))) == "client1")
+        .map(|k| k["rank"].as_u64().expect("rank"))
+        .unwrap_or_else(|| panic!("no class serves client1 first: {c:#}"));
+    let rule = format!("crash server at server.recv(client1)#1 in class {rank}");
+
+    // the server crashes at client1's first message only when the run follows that class,
+    // that is when client1 is served first; otherwise the rule never starts, and says why
+    let (mut fired_runs, mut spared_runs) = (0, 0);
+    for i in 0..16 {
+        let t = sb.join(&format!("live-{i}.jsonl"));
+        let o = bop(
+            &sb,
+            &[
+                "run",
+                cl,
+                "-q",
+                "--follow",
+                dir,
+                "--trace",
+                t.to_str().expect("utf-8"),
+                "--fault",
+                &rule,
+            ],
+        );
+        let footer = bop_trace::read_file(&t)
+            .expect("the trace")
+            .footer
+            .expect("a footer");
+        let outcome = &footer.faults[0];
+        let diag = format!("run {i}: {outcome:?}\n{}", text(&o));
+        if first_served(&t) == "client1" && outcome.fired == 1 {
+            fired_runs += 1;
+            assert_eq!(footer.verdict, "fail", "the server crashed: {diag}");
+        } else {
+            // a run that left the class (client2 first, or another interleaving) before
+            // the trigger: the rule never fired, and the summary says where the run left
+            assert_eq!(outcome.fired, 0, "{diag}");
+            let note = outcome.note.as_deref().unwrap_or_else(|| panic!("{diag}"));
+            assert!(
+                note.starts_with(&format!(
+                    "not started: the run left class class-{rank}.jsonl before the trigger, at node "
+                )),
+                "{diag}"
+            );
+            assert!(String::from_utf8_lossy(&o.stdout).contains(note), "{diag}");
+            if first_served(&t) == "client2" {
+                spared_runs += 1;
+                assert_eq!(footer.verdict, "pass", "{diag}");
+            }
+        }
+        if i >= 3 && fired_runs > 0 && spared_runs > 0 {
+            break;
+        }
+    }
+    assert!(
+        fired_runs > 0 && spared_runs > 0,
+        "both kinds of run: fired {fired_runs}, spared {spared_runs}"
+    );
+
+    // the errors: no --follow, no such class, an event the class does not have
+    let bad = |args: &[&str], want: &str| {
+        let o = bop(&sb, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{args:?}: {}",
+            text(&o)
+        );
+    };
+    bad(
+        &["run", cl, "-q", "--fault", &rule],
+        "is anchored on a recorded class: give --follow DIR",
+    );
+    bad(
+        &[
+            "run",
+            cl,
+            "-q",
+            "--follow",
+            dir,
+            "--fault",
+            "crash server at server.recv#1 in class 9",
+        ],
+        "no recorded class \"9\"; the classes are: class-1, class-2",
+    );
+    bad(
+        &[
+            "run",
+            cl,
+            "-q",
+            "--follow",
+            dir,
+            "--fault",
+            &format!("crash server at server.recv(client1)#999 in class {rank}"),
+        ],
+        &format!(
+            "the recorded class class-{rank}.jsonl never has server.recv(client1)#999: server has "
+        ),
     );
 }

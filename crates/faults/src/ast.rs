@@ -9,6 +9,10 @@ pub struct Rule {
     pub action: Action,
     /// When to start; `None` means from the start of the run.
     pub trigger: Option<Trigger>,
+    /// `in class NAME`: the rule is anchored on its trigger's event in a recorded class (of
+    /// `bop run --follow DIR`); it starts only if the live run still follows that class when
+    /// the trigger comes, and never once the run has fallen off it.
+    pub class: Option<String>,
 }
 
 /// A directed or undirected pair of nodes: `a -> b` (only a's messages to b) or `a <-> b`.

@@ -93,6 +93,8 @@ struct State {
     until: Option<u64>,
     done: bool,
     fired: u64,
+    /// never started: the run left the class it was anchored on
+    abandoned: bool,
 }
 
 /// The fault engine of one run.
@@ -154,6 +156,7 @@ impl Engine {
                 until: None,
                 done: false,
                 fired: 0,
+                abandoned: false,
             })
             .collect::<Vec<_>>();
         // rules without a trigger start at the first `tick`, which reports them
@@ -166,6 +169,26 @@ impl Engine {
     /// The rules and how often each fired.
     pub fn report(&self) -> Vec<(&Rule, u64)> {
         self.rules.iter().map(|s| (&s.rule, s.fired)).collect()
+    }
+
+    /// The live run no longer follows the recorded class rule `i` is anchored on
+    /// (`in class`): if the rule has not started, it never will. Returns whether it was
+    /// waiting (and is now abandoned).
+    pub fn abandon(&mut self, i: usize) -> bool {
+        let Some(s) = self.rules.get_mut(i) else {
+            return false;
+        };
+        if s.done || s.since.is_some() {
+            return false;
+        }
+        s.done = true;
+        s.abandoned = true;
+        true
+    }
+
+    /// Whether rule `i` was abandoned (see [`Engine::abandon`]).
+    pub fn abandoned(&self, i: usize) -> bool {
+        self.rules.get(i).is_some_and(|s| s.abandoned)
     }
 
     fn fire(&mut self, i: usize, node: &str, what: &str, peer: Option<&str>) -> Fired {
@@ -690,6 +713,7 @@ mod tests {
     #[test]
     fn partition_after_a_send_delivers_it_and_cuts_what_follows() {
         let mut e = started(vec![Rule {
+            class: None,
             action: Action::Partition {
                 a: vec!["relay".into()],
                 b: vec!["server".into()],
@@ -739,6 +763,7 @@ mod tests {
     #[test]
     fn a_timed_partition_heals_and_resets_the_cut_connections() {
         let mut e = started(vec![Rule {
+            class: None,
             action: Action::Partition {
                 a: vec!["a".into()],
                 b: vec!["b".into()],
@@ -781,6 +806,7 @@ mod tests {
     #[test]
     fn drop_the_nth_message_only_but_the_stream_stays_cut() {
         let mut e = started(vec![Rule {
+            class: None,
             action: Action::Drop {
                 link: link("c", "s", false),
                 nth: Some(2),
@@ -813,6 +839,7 @@ mod tests {
     #[test]
     fn probabilistic_drops_are_reproducible() {
         let rule = Rule {
+            class: None,
             action: Action::Drop {
                 link: link("a", "b", false),
                 nth: None,
@@ -840,6 +867,7 @@ mod tests {
     fn crash_at_a_receive_replaces_it_and_restart_follows() {
         let mut e = started(vec![
             Rule {
+                class: None,
                 action: Action::Crash { node: "s".into() },
                 trigger: Some(Trigger::At(When::Event(ev(
                     "s",
@@ -849,6 +877,7 @@ mod tests {
                 )))),
             },
             Rule {
+                class: None,
                 action: Action::Restart { node: "s".into() },
                 trigger: Some(Trigger::After(When::Time(Duration::from_millis(500)))),
             },
@@ -868,6 +897,7 @@ mod tests {
     #[test]
     fn fail_the_first_connect_only() {
         let mut e = started(vec![Rule {
+            class: None,
             action: Action::Fail {
                 event: ev("c", "connect", Some("r"), Some(1)),
                 errno: ECONNREFUSED,
@@ -883,6 +913,7 @@ mod tests {
     #[test]
     fn delay_holds_the_sender() {
         let mut e = started(vec![Rule {
+            class: None,
             action: Action::Delay {
                 link: link("c", "r", false),
                 by: Duration::from_millis(300),
@@ -902,6 +933,7 @@ mod tests {
     fn reset_and_pause_are_effects_of_after_triggers() {
         let mut e = started(vec![
             Rule {
+                class: None,
                 action: Action::Reset {
                     link: link("c", "r", true),
                 },
@@ -913,6 +945,7 @@ mod tests {
                 )))),
             },
             Rule {
+                class: None,
                 action: Action::Pause {
                     node: "r".into(),
                     duration: Duration::from_secs(1),
@@ -942,5 +975,34 @@ mod tests {
         let (_, _, eff) = e.exit(&r);
         assert_eq!(eff, vec![Effect::Pause("r".into(), 5 + 1_000_000_000)]);
         assert!(e.is_paused("r", 6));
+    }
+
+    #[test]
+    fn an_abandoned_rule_never_starts_and_a_started_one_runs_its_course() {
+        let crash = |nth| Rule {
+            action: Action::Crash { node: "b".into() },
+            trigger: Some(Trigger::At(When::Event(ev(
+                "b",
+                "recv",
+                Some("a"),
+                Some(nth),
+            )))),
+            class: Some("2".into()),
+        };
+        let mut e = started(vec![crash(1), crash(2)]);
+        let recv = Step {
+            ok: Some(true),
+            ..step("b", "recv", "a", "c1")
+        };
+        // rule 0 starts at the first receive; abandoning it afterwards changes nothing
+        assert_eq!(e.exit(&recv).0, Decision::Crash);
+        assert!(!e.abandon(0), "rule 0 had started");
+        assert!(!e.abandoned(0));
+        // rule 1 is abandoned before its receive: it never fires
+        assert!(e.abandon(1));
+        assert!(e.abandoned(1));
+        assert_eq!(e.exit(&recv).0, Decision::Continue);
+        assert_eq!(e.report()[1].1, 0);
+        assert!(!e.abandon(7), "no such rule");
     }
 }

@@ -309,6 +309,7 @@ impl<'a> Parser<'a> {
             // `partition {a} | {b} at 2s for 3s`: the options may also follow the trigger.
             self.partition_options(duration, refuse, true)?;
         }
+        let class = self.class(trigger.as_ref().map(|t| &t.0))?;
         self.skip_ws();
         if !self.at_end() {
             let msg = if matches!(self.peek_word().as_str(), "at" | "after") {
@@ -332,7 +333,41 @@ impl<'a> Parser<'a> {
         Ok(Rule {
             action,
             trigger: trigger.map(|t| t.0),
+            class,
         })
+    }
+
+    /// The optional `in class NAME` after the trigger, which must be an event.
+    fn class(&mut self, trigger: Option<&Trigger>) -> PResult<Option<String>> {
+        self.skip_ws();
+        if self.peek_word() != "in" {
+            return Ok(None);
+        }
+        let col = self.i;
+        self.word();
+        self.skip_ws();
+        if self.peek_word() != "class" {
+            return self.fail(
+                self.i,
+                "expected \"class\" and a recorded class's name after \"in\", like in class 2",
+            );
+        }
+        self.word();
+        self.skip_ws();
+        let (name, _) =
+            self.node("expected a recorded class's name after \"in class\", like in class 2")?;
+        let anchored = matches!(
+            trigger,
+            Some(Trigger::At(When::Event(_)) | Trigger::After(When::Event(_)))
+        );
+        if !anchored {
+            return self.fail(
+                col,
+                "\"in class\" anchors the rule on an event of a recorded class: it needs the \
+                 trigger \"at EVENT\" or \"after EVENT\", like crash b at b.recv(a)#2 in class 2",
+            );
+        }
+        Ok(Some(name))
     }
 
     /// The optional trigger (the caller checks the end of the rule). Errors with what may stand here when
@@ -344,6 +379,9 @@ impl<'a> Parser<'a> {
         }
         let word = self.peek_word();
         let col = self.i;
+        if word == "in" {
+            return Ok(None);
+        }
         if word != "at" && word != "after" {
             return self.fail(col, r#"expected "at", "after" or the end of the rule"#);
         }
@@ -709,6 +747,7 @@ impl<'a> Parser<'a> {
                     return self.fail(col, "a rule has one trigger; this is a second one")
                 }
                 "at" | "after" => return Ok(()),
+                "in" => return Ok(()),
                 _ if after_trigger => {
                     return self.fail(
                         col,

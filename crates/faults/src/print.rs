@@ -22,11 +22,14 @@ fn group(f: &mut Formatter<'_>, names: &[String]) -> fmt::Result {
 }
 
 impl Display for Rule {
-    /// `ACTION [TRIGGER]`, e.g. `crash server at server.recv(client)#2`.
+    /// `ACTION [TRIGGER] [in class NAME]`, e.g. `crash server at server.recv(client)#2`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.action)?;
         if let Some(t) = &self.trigger {
             write!(f, " {t}")?;
+        }
+        if let Some(c) = &self.class {
+            write!(f, " in class {c}")?;
         }
         Ok(())
     }

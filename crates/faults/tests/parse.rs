@@ -76,6 +76,7 @@ fn partition_groups() {
     assert_eq!(
         r,
         Rule {
+            class: None,
             action: Action::Partition {
                 a: names(&["client"]),
                 b: names(&["server"]),
@@ -229,6 +230,7 @@ fn drop_forms() {
     same("drop a -> b #18446744073709551615");
     // -0 is 0.
     let r = Rule {
+        class: None,
         action: Action::Drop {
             link: link("a", "b", false),
             nth: None,
@@ -247,6 +249,7 @@ fn crash_restart_pause() {
     assert_eq!(
         r,
         Rule {
+            class: None,
             action: Action::Crash {
                 node: "server".into()
             },
@@ -263,6 +266,7 @@ fn crash_restart_pause() {
     assert_eq!(
         r,
         Rule {
+            class: None,
             action: Action::Restart {
                 node: "server".into()
             },
@@ -953,5 +957,52 @@ fn file_errors_name_the_line() {
     assert_eq!(
         e.message,
         format!("x.faults:2:1: unknown action \"frob\"; the actions are: {ACTIONS}\n  frob\n  ^")
+    );
+}
+
+#[test]
+fn anchored_on_a_recorded_class() {
+    let r = same("crash server at server.recv(client2)#1 in class 2");
+    assert_eq!(r.class.as_deref(), Some("2"));
+    assert!(matches!(r.trigger, Some(Trigger::At(When::Event(_)))));
+    same("drop a -> b #1 after b.send(a)#2 in class class-3");
+    // a partition's options may stand after the trigger, before the class
+    canon(
+        "partition {a} | {b} after a.send(b) for 2s   in   class 1 # comment",
+        "partition {a} | {b} for 2s after a.send(b) in class 1",
+    );
+    assert_eq!(ok("crash a at a.recv").class, None);
+}
+
+#[test]
+fn bad_anchors() {
+    let needs = "\"in class\" anchors the rule on an event of a recorded class: it needs the \
+                 trigger \"at EVENT\" or \"after EVENT\", like crash b at b.recv(a)#2 in class 2";
+    assert_eq!(err("crash a in class 2"), (9, needs.into()));
+    assert_eq!(err("crash a after 2s in class 2"), (18, needs.into()));
+    assert_eq!(
+        err("partition {a} | {b} for 1s in class 2"),
+        (28, needs.into())
+    );
+    assert_eq!(
+        err("crash a at a.recv in 2"),
+        (
+            22,
+            "expected \"class\" and a recorded class's name after \"in\", like in class 2".into()
+        )
+    );
+    assert_eq!(
+        err("crash a at a.recv in class"),
+        (
+            27,
+            "expected a recorded class's name after \"in class\", like in class 2".into()
+        )
+    );
+    assert_eq!(
+        err("crash a at a.recv in class 2 extra"),
+        (
+            30,
+            "expected the end of the rule (a comment starts with \"# \")".into()
+        )
     );
 }

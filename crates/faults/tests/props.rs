@@ -175,10 +175,24 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn rule() -> impl Strategy<Value = Rule> {
     prop_oneof![
-        8 => (action(), trigger()).prop_map(|(action, trigger)| Rule { action, trigger }),
+        8 => (action(), trigger(), proptest::option::of(name())).prop_map(
+            |(action, trigger, class)| {
+                // `in class` only stands after an event trigger
+                let anchored = matches!(
+                    trigger,
+                    Some(Trigger::At(When::Event(_)) | Trigger::After(When::Event(_)))
+                );
+                Rule {
+                    action,
+                    trigger,
+                    class: class.filter(|_| anchored),
+                }
+            }
+        ),
         1 => (name(), duration()).prop_map(|(node, d)| Rule {
             action: Action::Restart { node },
             trigger: Some(Trigger::After(When::Time(d))),
+            class: None,
         }),
     ]
 }
@@ -197,6 +211,8 @@ fn soup() -> impl Strategy<Value = String> {
         "fail",
         "at",
         "after",
+        "in",
+        "class",
         "for",
         "refuse",
         "with",

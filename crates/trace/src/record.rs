@@ -223,6 +223,10 @@ pub struct RuleOutcome {
     pub rule: String,
     /// Injections it made.
     pub fired: u64,
+    /// Why it never fired, when bop knows: a rule anchored on a recorded class (`in class`)
+    /// that the run left before the trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One node's outcome.
