@@ -24,7 +24,8 @@ use bop_cluster::Cluster;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{abstract_run, first_difference, Level};
-use crate::lineage::{next_hitting_set, Fault, Policy, Run};
+use crate::hitting::next_hitting_set;
+use crate::lineage::{Fault, Policy, Run};
 
 /// How a campaign picks its fault sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]

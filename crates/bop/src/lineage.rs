@@ -325,60 +325,6 @@ fn faults_of(msgs: Vec<&Message>, policy: &Policy, oracle: &BTreeSet<String>) ->
     out
 }
 
-/// The smallest sets of faults (at most `max` faults, at most `max_crashes` crashes) that
-/// contain a fault of every support, in a fixed order (by size, then by the supports' order),
-/// skipping those in `tried`. Returns the first such set, or None when there is none.
-///
-/// This is the hitting-set step of lineage-driven fault injection: a run can only lose its
-/// outcome if the faults cut every way the outcome has been seen to come about.
-pub fn next_hitting_set(
-    supports: &[BTreeSet<Fault>],
-    max: usize,
-    max_crashes: usize,
-    tried: &BTreeSet<BTreeSet<Fault>>,
-) -> Option<BTreeSet<Fault>> {
-    if supports.iter().any(|s| s.is_empty()) {
-        // an outcome with nothing to cut: no fault of ours can change it
-        return None;
-    }
-    for size in 1..=max {
-        let mut chosen = BTreeSet::new();
-        if let Some(h) = search(supports, size, max_crashes, tried, &mut chosen) {
-            return Some(h);
-        }
-    }
-    None
-}
-
-fn search(
-    supports: &[BTreeSet<Fault>],
-    size: usize,
-    max_crashes: usize,
-    tried: &BTreeSet<BTreeSet<Fault>>,
-    chosen: &mut BTreeSet<Fault>,
-) -> Option<BTreeSet<Fault>> {
-    let unhit = supports.iter().find(|s| s.is_disjoint(chosen));
-    let Some(unhit) = unhit else {
-        return (chosen.len() == size && !tried.contains(chosen)).then(|| chosen.clone());
-    };
-    if chosen.len() == size {
-        return None;
-    }
-    let crashes = chosen.iter().filter(|f| f.is_crash()).count();
-    for f in unhit {
-        if f.is_crash() && crashes >= max_crashes {
-            continue;
-        }
-        chosen.insert(f.clone());
-        let found = search(supports, size, max_crashes, tried, chosen);
-        chosen.remove(f);
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,38 +351,5 @@ mod tests {
             let rule = bop_faults::parse_rule(&text).expect(&text);
             assert_eq!(rule.to_string(), text);
         }
-    }
-
-    #[test]
-    fn hitting_sets_grow_only_when_needed_and_skip_tried_ones() {
-        let s1: BTreeSet<Fault> = [drop("a", "b", 1), drop("b", "c", 1)].into();
-        let s2: BTreeSet<Fault> = [drop("b", "c", 1), drop("c", "d", 1)].into();
-        let mut tried = BTreeSet::new();
-        // b->c#1 is in both: one fault suffices
-        let h = next_hitting_set(&[s1.clone(), s2.clone()], 2, 0, &tried).unwrap();
-        assert_eq!(h, [drop("b", "c", 1)].into());
-        tried.insert(h);
-        // then pairs
-        let h = next_hitting_set(&[s1.clone(), s2.clone()], 2, 0, &tried).unwrap();
-        assert_eq!(h.len(), 2);
-        assert!(!h.is_disjoint(&s1) && !h.is_disjoint(&s2));
-        // nothing within one fault is left
-        assert_eq!(next_hitting_set(&[s1, s2], 1, 0, &tried), None);
-    }
-
-    #[test]
-    fn crashes_count_against_their_own_bound() {
-        let c = Fault::Crash {
-            node: "p".into(),
-            peer: "b".into(),
-            n: 1,
-        };
-        let s: BTreeSet<Fault> = [c.clone()].into();
-        let tried = BTreeSet::new();
-        assert_eq!(
-            next_hitting_set(std::slice::from_ref(&s), 2, 0, &tried),
-            None
-        );
-        assert_eq!(next_hitting_set(&[s], 2, 1, &tried), Some([c].into()));
     }
 }

@@ -8,6 +8,7 @@ mod census;
 mod explore;
 mod fingerprint;
 mod follow;
+mod hitting;
 mod inject;
 mod lineage;
 mod output;
