@@ -206,8 +206,9 @@ impl<'t> Run<'t> {
     }
 
     /// The causal past of the outcome: the events that happened before the oracle nodes'
-    /// last events (all events when a `[check]` judges the run). As lane → how many of the
-    /// lane's first events belong to it.
+    /// last events (all events when a `[check]` judges the run), closed over processes (see
+    /// [`Run::close_over_processes`]). As lane → how many of the lane's first events belong
+    /// to it.
     pub fn cone(&self) -> BTreeMap<u32, u64> {
         let mut cone: BTreeMap<u32, u64> = BTreeMap::new();
         if self.has_check {
@@ -229,7 +230,71 @@ impl<'t> Run<'t> {
                 *c = (*c).max(v);
             }
         }
+        self.close_over_processes(&mut cone);
         cone
+    }
+
+    /// Widens `cone` to what the threads of one process may have told each other through
+    /// memory, which bop does not see: a thread that receives a message and hands it to
+    /// another thread through a queue makes the second thread's sends depend on that receive,
+    /// with no edge in the graph. So when an event of a process is in the cone, every event
+    /// of the process's other threads observed before it is too, and so is their causal
+    /// past; repeated until nothing is added. Conservative: a support then holds every fault
+    /// that might matter, never fewer, so a certificate is not given for lack of an edge.
+    pub fn close_over_processes(&self, cone: &mut BTreeMap<u32, u64>) {
+        // each lane's process and its events' indexes, in order
+        let mut lanes: BTreeMap<u32, (i32, Vec<usize>)> = BTreeMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if let Some(l) = e.lane {
+                lanes
+                    .entry(l)
+                    .or_insert_with(|| (e.pid, Vec::new()))
+                    .1
+                    .push(i);
+            }
+        }
+        for (_, evs) in lanes.values_mut() {
+            evs.sort_by_key(|&i| self.events[i].seq);
+        }
+        loop {
+            // the time of each process's latest event in the cone
+            let mut latest: HashMap<i32, u64> = HashMap::default();
+            for (l, &c) in cone.iter() {
+                let Some((pid, evs)) = lanes.get(l) else {
+                    continue;
+                };
+                if let Some(&i) = evs.get((c as usize).min(evs.len()).wrapping_sub(1)) {
+                    let t = latest.entry(*pid).or_insert(0);
+                    *t = (*t).max(self.events[i].ts);
+                }
+            }
+            let mut grown = false;
+            for (&l, (pid, evs)) in &lanes {
+                let Some(&until) = latest.get(pid) else {
+                    continue;
+                };
+                let had = cone.get(&l).map_or(0, |&c| (c as usize).min(evs.len()));
+                let mut n = had;
+                while n < evs.len() && self.events[evs[n]].ts <= until {
+                    n += 1;
+                }
+                if n == had {
+                    continue;
+                }
+                grown = true;
+                let c = cone.entry(l).or_insert(0);
+                *c = (*c).max(n as u64);
+                for &i in &evs[had..n] {
+                    for (&k, &v) in self.events[i].vc.iter().flatten() {
+                        let c = cone.entry(k).or_insert(0);
+                        *c = (*c).max(v);
+                    }
+                }
+            }
+            if !grown {
+                return;
+            }
+        }
     }
 
     /// Whether the event with this id is in `cone`.
@@ -351,5 +416,71 @@ mod tests {
             let rule = bop_faults::parse_rule(&text).expect(&text);
             assert_eq!(rule.to_string(), text);
         }
+    }
+
+    /// An event of `node`, process `pid`, lane `lane` (its `seq`-th), at time `ts`, with id
+    /// `id`, clock `vc`, consuming the sends `from`.
+    #[allow(clippy::too_many_arguments)]
+    fn ev(
+        node: &'static str,
+        pid: i32,
+        lane: u32,
+        seq: u64,
+        ts: u64,
+        id: u64,
+        op: &'static str,
+        vc: &[(u32, u64)],
+        from: &[u64],
+    ) -> Event {
+        Event {
+            node: node.into(),
+            pid,
+            tid: pid + lane as i32,
+            seq,
+            ts,
+            kind: "syscall".into(),
+            op: Some(op.into()),
+            id: Some(id),
+            lane: Some(lane),
+            vc: Some(vc.iter().copied().collect()),
+            from: (!from.is_empty()).then(|| {
+                from.iter()
+                    .map(|&id| bop_trace::Edge {
+                        id,
+                        kind: "msg".into(),
+                        bytes: Some(1),
+                    })
+                    .collect()
+            }),
+            ..Event::default()
+        }
+    }
+
+    /// A server thread receives a replica's message and hands it to another thread (through
+    /// memory: no edge), which answers the client. The replica's message is in the outcome's
+    /// lineage only through the closure over the server's process; what the server did after
+    /// its answer is not.
+    #[test]
+    fn the_cone_is_closed_over_the_threads_of_a_process() {
+        let trace = |worker_pid: i32| {
+            vec![
+                ev("replica", 1, 0, 0, 10, 1, "send", &[(0, 1)], &[]),
+                ev("server", 10, 1, 0, 20, 2, "recv", &[(0, 1), (1, 1)], &[1]),
+                ev("server", worker_pid, 2, 0, 30, 3, "send", &[(2, 1)], &[]),
+                ev("client", 30, 3, 0, 40, 4, "recv", &[(2, 1), (3, 1)], &[3]),
+                ev("server", 10, 1, 1, 50, 5, "send", &[(0, 1), (1, 2)], &[]),
+                ev("replica", 1, 0, 1, 60, 6, "recv", &[(0, 2), (1, 2)], &[5]),
+            ]
+        };
+        let oracle: BTreeSet<String> = ["client".to_string()].into();
+        let events = trace(10);
+        let run = Run::new(&events, oracle.clone(), false);
+        let sends: Vec<u64> = run.lineage().iter().map(|m| m.send).collect();
+        assert_eq!(sends, [1, 3], "the replica's message, and the answer");
+        // the same steps in two processes share no memory: only the answer
+        let events = trace(20);
+        let run = Run::new(&events, oracle, false);
+        let sends: Vec<u64> = run.lineage().iter().map(|m| m.send).collect();
+        assert_eq!(sends, [3]);
     }
 }
