@@ -7,14 +7,19 @@
 //! differs from it), and two cardinality bounds, encoded with a totalizer, keep the set within
 //! the campaign's limits: at most `max` faults, at most `max_crashes` of them crashes. The
 //! solver (BatSat, through RustSAT) is asked for a set of size at most 1, 2, … up to `max`,
-//! under assumptions on one incremental formula, so the first answer is a smallest set.
+//! under assumptions on one incremental formula, so the first size it answers is the
+//! smallest. Among the sets of that size it then takes the first in a fixed order: faults
+//! are ordered omissions before crashes, then by node names and message number (so earlier
+//! messages first), and each fault in that order is kept in the set if some answer still
+//! has it (one more solver call each), which gives the set that comes first when sets are
+//! compared as sorted lists.
 
 use std::collections::BTreeSet;
 
 use rustsat::encodings::card::{BoundUpper, Totalizer};
 use rustsat::instances::BasicVarManager;
 use rustsat::solvers::{Solve, SolveIncremental, SolverResult};
-use rustsat::types::{Clause, Lit, TernaryVal, Var};
+use rustsat::types::{Clause, Lit, Var};
 use rustsat_batsat::BasicSolver;
 
 use crate::lineage::Fault;
@@ -35,13 +40,13 @@ pub fn next_hitting_set(
     if supports.is_empty() || supports.iter().any(BTreeSet::is_empty) || max == 0 {
         return None;
     }
-    // one variable per fault, in order of first appearance
-    let mut faults: Vec<&Fault> = Vec::new();
-    for f in supports.iter().flatten() {
-        if !faults.contains(&f) {
-            faults.push(f);
-        }
-    }
+    // one variable per fault, in the order of preference
+    let faults: Vec<&Fault> = supports
+        .iter()
+        .flatten()
+        .collect::<BTreeSet<&Fault>>()
+        .into_iter()
+        .collect();
     let lit = |f: &Fault| {
         faults
             .iter()
@@ -83,20 +88,27 @@ pub fn next_hitting_set(
     let mut size: Totalizer = (0..faults.len() as u32).map(Lit::positive).collect();
     size.encode_ub(1..=max, &mut solver, &mut vars).ok()?;
     for k in 1..=max.min(faults.len()) {
-        let assumptions = size.enforce_ub(k).ok()?;
-        match solver.solve_assumps(&assumptions).ok()? {
-            SolverResult::Sat => {
-                let mut set = BTreeSet::new();
-                for (i, f) in faults.iter().enumerate() {
-                    if solver.lit_val(Lit::positive(i as u32)).ok()? == TernaryVal::True {
-                        set.insert((*f).clone());
-                    }
-                }
-                return Some(set);
-            }
-            SolverResult::Unsat => continue,
-            SolverResult::Interrupted => return None,
+        let mut assumptions = size.enforce_ub(k).ok()?;
+        if solver.solve_assumps(&assumptions).ok()? != SolverResult::Sat {
+            continue;
         }
+        // every answer has k faults (none has fewer); keep each fault, in order, if an
+        // answer still has it
+        let mut set = BTreeSet::new();
+        for (i, f) in faults.iter().enumerate() {
+            if set.len() == k {
+                break;
+            }
+            let x = Lit::positive(i as u32);
+            assumptions.push(x);
+            if solver.solve_assumps(&assumptions).ok()? == SolverResult::Sat {
+                set.insert((*f).clone());
+            } else {
+                assumptions.pop();
+                assumptions.push(!x);
+            }
+        }
+        return Some(set);
     }
     None
 }
@@ -191,10 +203,10 @@ mod tests {
     }
 
     /// Against brute force on many small instances: whatever the solver answers is a hitting
-    /// set within the bounds, not tried, and of the smallest size there is; and it answers
-    /// whenever brute force finds one.
+    /// set within the bounds, not tried, of the smallest size there is, and the first such in
+    /// order; and it answers whenever brute force finds one.
     #[test]
-    fn the_answer_is_a_smallest_untried_hitting_set() {
+    fn the_answer_is_the_first_smallest_untried_hitting_set() {
         let universe = [
             drop("a", "b", 1),
             drop("a", "b", 2),
@@ -243,10 +255,16 @@ mod tests {
                 .map(|s| s.len())
                 .min();
             let got = next_hitting_set(&supports, max, max_crashes, &tried);
+            // the first smallest one, comparing sets as sorted lists
+            let first = all_sets(&named, max)
+                .into_iter()
+                .filter(|s| ok(s) && !tried.contains(s) && Some(s.len()) == best)
+                .min_by(|a, b| a.iter().cmp(b.iter()));
             match (&got, best) {
                 (Some(h), Some(n)) => {
                     assert!(ok(h) && !tried.contains(h), "{supports:?} → {h:?}");
                     assert_eq!(h.len(), n, "{supports:?} → {h:?}");
+                    assert_eq!(Some(h), first.as_ref(), "{supports:?}");
                 }
                 (None, None) => {}
                 _ => panic!("{supports:?} max {max} crashes {max_crashes}: {got:?} vs {best:?}"),
