@@ -143,7 +143,7 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
             threads.len() - 1
         });
         let op = e.op.as_deref().unwrap_or("");
-        let blocked = matches!(e.errno.as_deref(), Some("EAGAIN" | "EINPROGRESS" | "EINTR"));
+        let blocked = left_out(e.errno.as_deref());
         let text = if level == Level::Events {
             let mut s = format!("{} {}", e.kind, e.syscall.as_deref().unwrap_or(op));
             if let Some(b) = e.bytes {
@@ -222,6 +222,25 @@ pub fn abstract_run(run: &Run, level: Level) -> Abstract {
         text.push('\n');
     }
     Abstract { threads, text }
+}
+
+/// Whether a call that failed with `errno` is left out of the symbols: one that would have
+/// blocked (EAGAIN, EINPROGRESS) or that a signal interrupted (EINTR, and ERESTARTSYS and its
+/// kin, which the kernel either restarts or turns into EINTR): it is not a step of the
+/// protocol, only of the scheduling.
+pub(crate) fn left_out(errno: Option<&str>) -> bool {
+    matches!(
+        errno,
+        Some(
+            "EAGAIN"
+                | "EINPROGRESS"
+                | "EINTR"
+                | "ERESTARTSYS"
+                | "ERESTARTNOINTR"
+                | "ERESTARTNOHAND"
+                | "ERESTART_RESTARTBLOCK"
+        )
+    )
 }
 
 /// An exit's symbol: `exit 0`, `exit SIGKILL`, or `exit` when the trace says neither.

@@ -21,7 +21,7 @@ use bop_syscalls::SockAddr;
 use bop_trace::Event;
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::fingerprint::{describe, exit_symbol};
+use crate::fingerprint::{describe, exit_symbol, left_out};
 
 /// A thread of a run: its node and its number within the node.
 pub type ThreadKey = (String, usize);
@@ -97,7 +97,7 @@ impl Abstractor {
 
     fn symbol(&mut self, e: &Event, t: usize) -> Option<String> {
         let op = e.op.as_deref().unwrap_or("");
-        let blocked = matches!(e.errno.as_deref(), Some("EAGAIN" | "EINPROGRESS" | "EINTR"));
+        let blocked = left_out(e.errno.as_deref());
         match (&*e.kind, op) {
             ("syscall", "send") if !blocked => Some(format!("send>{}", self.peer(e))),
             ("syscall", "recv") if !blocked => {

@@ -709,7 +709,15 @@ impl Runner<'_> {
             Stop::SyscallEntry { tid, nr, args } => self.entry(tid, nr, args),
             Stop::SyscallExit { tid, nr, args, ret } => {
                 if (-516..=-512).contains(&ret) {
-                    // interrupted; the kernel restarts it (a new entry stop follows)
+                    // Interrupted by a signal. The kernel restarts the call (a new entry stop
+                    // follows) or the program sees EINTR, as its handler decides (SA_RESTART),
+                    // after this stop: it is recorded as the kernel reports it, ERESTARTSYS
+                    // and its kin, as strace does. It changed nothing.
+                    if !self.injected.contains(&tid) {
+                        let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
+                        let applied = self.model.apply(tid, &sc, &mut self.probe);
+                        self.record_call(tid, &sc, &applied, Some(args));
+                    }
                     self.tracer.resume(tid, Action::Continue);
                     return;
                 }

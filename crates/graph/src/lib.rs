@@ -467,7 +467,9 @@ impl Graph {
         let op = e.op.as_deref();
         if e.kind == "syscall" && op == Some("recv") && e.errno.is_none() {
             if keys::is_dgram(e) {
-                if let (Some(key), Some(ed)) = (dgram_key(e, false), plan.edges.first()) {
+                // the datagram's edge: a thread's first event has its creation edge first
+                let msg = plan.edges.iter().find(|ed| ed.kind == "msg");
+                if let (Some(key), Some(ed)) = (dgram_key(e, false), msg) {
                     if let Some(q) = self.dgrams.get_mut(&key) {
                         if let Some(pos) = q.iter().position(|(_, id)| *id == ed.id) {
                             q.remove(pos);
@@ -492,7 +494,8 @@ impl Graph {
             }
         }
         if e.kind == "syscall" && op == Some("accept") {
-            if let (Some(key), Some(ed)) = (conn_key_accept(e), plan.edges.first()) {
+            let connect = plan.edges.iter().find(|ed| ed.kind == "connect");
+            if let (Some(key), Some(ed)) = (conn_key_accept(e), connect) {
                 if let Some(q) = self.connects.get_mut(&key) {
                     q.retain(|id| *id != ed.id);
                     if q.is_empty() {
