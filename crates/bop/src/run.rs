@@ -142,6 +142,24 @@ struct Runner<'a> {
     follower: Option<Follower>,
     /// per recorded class, the rules anchored on it (`in class`)
     anchors: Vec<Vec<usize>>,
+    /// calls a signal interrupted (ERESTARTSYS and kin), by thread, until it is known whether
+    /// the program sees them: recorded if a handled signal comes next
+    interrupted: HashMap<i32, (bop_syscalls::Syscall, Applied, [u64; 6])>,
+}
+
+/// Whether thread `tid` has a handler for signal `sig` (its `SigCgt` mask in /proc).
+fn catches(tid: i32, sig: i32) -> bool {
+    if !(1..=64).contains(&sig) {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
 }
 
 /// For each class of the follower, the rules anchored on it (`in class NAME`), after
@@ -235,6 +253,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         run_dir,
         follower,
         anchors,
+        interrupted: HashMap::default(),
     };
     let header = Header {
         format: FORMAT,
@@ -706,17 +725,24 @@ impl Runner<'_> {
 
     fn handle(&mut self, ev: Stop) {
         match ev {
-            Stop::SyscallEntry { tid, nr, args } => self.entry(tid, nr, args),
+            Stop::SyscallEntry { tid, nr, args } => {
+                // an interrupted call not followed by a handled signal was restarted unseen
+                self.interrupted.remove(&tid);
+                self.entry(tid, nr, args)
+            }
             Stop::SyscallExit { tid, nr, args, ret } => {
                 if (-516..=-512).contains(&ret) {
                     // Interrupted by a signal. The kernel restarts the call (a new entry stop
                     // follows) or the program sees EINTR, as its handler decides (SA_RESTART),
                     // after this stop: it is recorded as the kernel reports it, ERESTARTSYS
                     // and its kin, as strace does. It changed nothing.
+                    // It is recorded only if a signal with a handler comes next (see
+                    // `Stop::Signal`): otherwise the kernel restarts it unseen, or the thread
+                    // dies of the signal, and the program never saw it return.
                     if !self.injected.contains(&tid) {
                         let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
                         let applied = self.model.apply(tid, &sc, &mut self.probe);
-                        self.record_call(tid, &sc, &applied, Some(args));
+                        self.interrupted.insert(tid, (sc, applied, args));
                     }
                     self.tracer.resume(tid, Action::Continue);
                     return;
@@ -807,6 +833,12 @@ impl Runner<'_> {
                 self.tracer.resume(tid, Action::Continue);
             }
             Stop::Signal { tid, sig } => {
+                if let Some((sc, applied, args)) = self.interrupted.remove(&tid) {
+                    if catches(tid, sig) {
+                        // the handler runs: the program sees EINTR or a restart after it
+                        self.record_call(tid, &sc, &applied, Some(args));
+                    }
+                }
                 if let (Some(node), Some(pid)) = (self.node_of(tid), self.model.tgid(tid)) {
                     let e = Event {
                         kind: "signal".into(),
@@ -825,6 +857,7 @@ impl Runner<'_> {
                 self.tracer.resume(tid, Action::Continue);
             }
             Stop::Exited { tid, tgid, exit } => {
+                self.interrupted.remove(&tid);
                 let node = self.node_of(tid);
                 let closed = self.model.exit(tid);
                 if let Some(node) = node {

@@ -10,7 +10,7 @@ mod reader;
 mod record;
 mod writer;
 
-pub use reader::{read_file, ReadError, Trace};
+pub use reader::{read, read_file, ReadError, Trace};
 pub use record::{
     Edge, Event, Footer, Header, NodeInfo, NodeOutcome, Record, RuleOutcome, SockInfo, FORMAT,
 };

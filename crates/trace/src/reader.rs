@@ -74,7 +74,12 @@ impl std::error::Error for ReadError {}
 pub fn read_file(path: &Path) -> Result<Trace, ReadError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
-    let mut reader = BufReader::new(file);
+    read(BufReader::new(file), &name)
+}
+
+/// Reads a whole trace from `reader`, as [`read_file`] does; `name` is what errors call it.
+pub fn read(mut reader: impl BufRead, name: &str) -> Result<Trace, ReadError> {
+    let name = name.to_string();
     let mut trace = Trace::default();
     let mut buf = Vec::new();
     let mut lineno = 0;
