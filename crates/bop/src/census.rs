@@ -162,7 +162,7 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
     let json = serde_json::to_string_pretty(&c)
         .map_err(|e| ExploreError(format!("cannot encode the census: {e}")))?;
     let path = opts.out.join("census.json");
-    std::fs::write(&path, json + "\n")
+    crate::output::write_private(&path, (json + "\n").as_bytes())
         .map_err(|e| ExploreError(format!("cannot write {}: {e}", path.display())))?;
     Ok(c)
 }
@@ -216,56 +216,62 @@ fn plot_error(e: impl std::fmt::Display) -> ExploreError {
 /// Two panels: runs per class by rank, and distinct classes against runs.
 fn draw(classes: &[Class], sequence: &[usize], path: &Path) -> Result<(), ExploreError> {
     use plotters::prelude::*;
-    let root = SVGBackend::new(path, (960, 400)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let (left, right) = root.split_horizontally(480);
-    let max_count = classes.iter().map(|c| c.runs.len()).max().unwrap_or(1) as u32;
-    let n = classes.len().max(1) as u32;
-    let mut chart = ChartBuilder::on(&left)
-        .caption("runs per class, by rank", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(44)
-        .build_cartesian_2d((1u32..n).into_segmented(), 0u32..max_count + 1)
-        .map_err(plot_error)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc("class rank")
-        .y_desc("runs")
-        .draw()
-        .map_err(plot_error)?;
-    chart
-        .draw_series(
-            Histogram::vertical(&chart)
-                .style(BLUE.mix(0.6).filled())
-                .data(classes.iter().map(|c| (c.rank as u32, c.runs.len() as u32))),
-        )
-        .map_err(plot_error)?;
-    let runs = sequence.len().max(1) as u32;
-    let mut seen = BTreeSet::new();
-    let mut points = vec![(0u32, 0u32)];
-    for (i, c) in sequence.iter().enumerate() {
-        seen.insert(*c);
-        points.push((i as u32 + 1, seen.len() as u32));
+    // drawn in memory, then written as bop writes every file (0600, not through a symlink)
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (left, right) = root.split_horizontally(480);
+        let max_count = classes.iter().map(|c| c.runs.len()).max().unwrap_or(1) as u32;
+        let n = classes.len().max(1) as u32;
+        let mut chart = ChartBuilder::on(&left)
+            .caption("runs per class, by rank", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(44)
+            .build_cartesian_2d((1u32..n).into_segmented(), 0u32..max_count + 1)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("class rank")
+            .y_desc("runs")
+            .draw()
+            .map_err(plot_error)?;
+        chart
+            .draw_series(
+                Histogram::vertical(&chart)
+                    .style(BLUE.mix(0.6).filled())
+                    .data(classes.iter().map(|c| (c.rank as u32, c.runs.len() as u32))),
+            )
+            .map_err(plot_error)?;
+        let runs = sequence.len().max(1) as u32;
+        let mut seen = BTreeSet::new();
+        let mut points = vec![(0u32, 0u32)];
+        for (i, c) in sequence.iter().enumerate() {
+            seen.insert(*c);
+            points.push((i as u32 + 1, seen.len() as u32));
+        }
+        let mut chart = ChartBuilder::on(&right)
+            .caption("distinct classes after each run", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0u32..runs, 0u32..n + 1)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("runs")
+            .y_desc("classes")
+            .draw()
+            .map_err(plot_error)?;
+        chart
+            .draw_series(LineSeries::new(points, RED.stroke_width(2)))
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
     }
-    let mut chart = ChartBuilder::on(&right)
-        .caption("distinct classes after each run", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(44)
-        .build_cartesian_2d(0u32..runs, 0u32..n + 1)
-        .map_err(plot_error)?;
-    chart
-        .configure_mesh()
-        .x_desc("runs")
-        .y_desc("classes")
-        .draw()
-        .map_err(plot_error)?;
-    chart
-        .draw_series(LineSeries::new(points, RED.stroke_width(2)))
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)?;
+    crate::output::write_private(path, svg.as_bytes())
+        .map_err(|e| ExploreError(format!("cannot write the plot {}: {e}", path.display())))?;
     Ok(())
 }
 

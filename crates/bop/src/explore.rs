@@ -194,7 +194,7 @@ pub fn run_bop(
         cmd.arg("--fault").arg(f);
     }
     let log_path = out.join(format!("{name}.out"));
-    let log = std::fs::File::create(&log_path)
+    let log = crate::output::create_private(&log_path)
         .map_err(|e| ExploreError(format!("cannot write in {}: {e}", out.display())))?;
     let log2 = log
         .try_clone()
@@ -477,7 +477,7 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
 pub fn write_report(path: &Path, report: &Report) -> Result<(), ExploreError> {
     let text = serde_json::to_string_pretty(report)
         .map_err(|e| ExploreError(format!("cannot encode the report: {e}")))?;
-    std::fs::write(path, text + "\n")
+    crate::output::write_private(path, (text + "\n").as_bytes())
         .map_err(|e| ExploreError(format!("cannot write the report {}: {e}", path.display())))
 }
 

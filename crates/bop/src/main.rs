@@ -648,6 +648,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
             env: Default::default(),
             cwd,
             delay: Duration::ZERO,
+            user: None,
         }],
         run: run_spec,
         check: None,
@@ -892,7 +893,7 @@ fn cmd_export(args: ExportArgs) -> i32 {
             }
         }
         Some(p) => {
-            if let Err(e) = std::fs::write(&p, &bytes) {
+            if let Err(e) = crate::output::write_private(&p, &bytes) {
                 return usage_error(format!("cannot write {}: {e}", p.display()));
             }
             if announce {

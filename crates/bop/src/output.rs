@@ -55,6 +55,19 @@ pub fn create_private(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Writes `bytes` to a new or truncated file made by [`create_private`]: mode 0600, never
+/// through a symlink (a symlink there is an error that says so).
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = create_private(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::other("it is a symbolic link: bop does not write through one")
+        } else {
+            e
+        }
+    })?;
+    f.write_all(bytes)
+}
+
 /// Starts capturing a node's output into `base.NAME.stdout` / `.stderr`; `echo` also prints
 /// it to bop's stdout as `prefix | line` (the lock keeps lines whole).
 pub fn capture(

@@ -208,6 +208,13 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
     }
     let writer = Writer::create(&opts.trace).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return StartError(format!(
+                "the trace file {} is a symbolic link: bop does not write through one (someone \
+                 could point it at a file of theirs); remove it or give another --trace",
+                opts.trace.display()
+            ));
+        }
         StartError(format!(
             "cannot create the trace file {}: {e}",
             opts.trace.display()
@@ -439,7 +446,7 @@ impl Runner<'_> {
             cwd: cstring(node.cwd.as_os_str().as_bytes())?,
             stdio: [devnull.as_raw_fd(), out, err],
             new_process_group: true,
-            user: None,
+            user: node.user.as_ref().map(|u| (u.uid, u.gid)),
         };
         let pid = self.tracer.spawn(&spec).map_err(|e| {
             StartError(format!(

@@ -124,6 +124,7 @@ fn command_node(name: &str, cmd: &str, daemon: bool, base_dir: &Path) -> Result<
         env: BTreeMap::new(),
         cwd: base_dir.to_path_buf(),
         delay: Duration::ZERO,
+        user: None,
     })
 }
 

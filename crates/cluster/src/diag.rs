@@ -16,9 +16,10 @@ pub(crate) const NODE_KEYS: &[&str] = &[
     "env",
     "cwd",
     "delay",
+    "user",
 ];
 /// The keys of the `[run]` table.
-pub(crate) const RUN_KEYS: &[&str] = &["timeout", "grace", "ready_timeout", "setup"];
+pub(crate) const RUN_KEYS: &[&str] = &["timeout", "grace", "ready_timeout", "setup", "user"];
 /// The keys of the `[check]` table.
 pub(crate) const CHECK_KEYS: &[&str] = &["cmd", "timeout"];
 /// The keys of the `[explore]` table.

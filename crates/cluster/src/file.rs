@@ -13,7 +13,7 @@ use crate::diag::{hint, too_large, wrong_type, Source};
 use crate::validate::{
     check_name, join, parse_duration, parse_ready, resolve_dir, resolve_program, split_cmd,
 };
-use crate::{Check, Cluster, ConfigError, ExploreSpec, Node, RunSpec};
+use crate::{Check, Cluster, ConfigError, ExploreSpec, Node, RunSpec, User};
 
 /// A value as written, with where it is; types are checked by hand for better messages.
 type Field = Option<Spanned<Value>>;
@@ -41,6 +41,7 @@ struct RawNode {
     env: Option<Spanned<BTreeMap<String, Spanned<Value>>>>,
     cwd: Field,
     delay: Field,
+    user: Field,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +51,7 @@ struct RawRun {
     grace: Field,
     ready_timeout: Field,
     setup: Field,
+    user: Field,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +126,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Cluster, ConfigError> {
         Some(raw_run) => reader.run(raw_run)?,
         None => RunSpec::default(),
     };
+    // `[run] user` is the default of the nodes without their own
+    if let Some(u) = &run.user {
+        for n in nodes.iter_mut().filter(|n| n.user.is_none()) {
+            n.user = Some(u.clone());
+        }
+    }
     let check = raw.check.map(|c| reader.check(c)).transpose()?;
     let explore = match raw.explore {
         Some(raw_explore) => reader.explore(raw_explore)?,
@@ -312,6 +320,7 @@ impl Reader<'_> {
         };
 
         let delay = self.duration("delay", &raw.delay, Duration::ZERO, true)?;
+        let user = raw.user.as_ref().map(|v| self.user(v)).transpose()?;
 
         Ok(Node {
             name: name.to_string(),
@@ -324,7 +333,34 @@ impl Reader<'_> {
             env,
             cwd,
             delay,
+            user,
         })
+    }
+
+    /// A `user = "NAME"` (or a uid), looked up in the password database.
+    fn user(&self, v: &Spanned<Value>) -> Result<User, ConfigError> {
+        let name = self.string("user", v)?;
+        let found = match name.parse::<u32>() {
+            Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
+            Err(_) => nix::unistd::User::from_name(name),
+        };
+        match found {
+            Ok(Some(u)) => Ok(User {
+                name: name.to_string(),
+                uid: u.uid.as_raw(),
+                gid: u.gid.as_raw(),
+            }),
+            Ok(None) => Err(self.err(
+                v.span(),
+                &format!(
+                    r#"no user "{name}" on this machine (not in the password database): give an existing user's name or uid, e.g. user = "nobody""#
+                ),
+            )),
+            Err(e) => Err(self.err(
+                v.span(),
+                &format!(r#"cannot look up the user "{name}": {e}"#),
+            )),
+        }
     }
 
     fn run(&self, raw: RawRun) -> Result<RunSpec, ConfigError> {
@@ -342,6 +378,7 @@ impl Reader<'_> {
                 Some(v) => Some(self.string("setup", v)?.to_string()),
                 None => None,
             },
+            user: raw.user.as_ref().map(|v| self.user(v)).transpose()?,
         })
     }
 

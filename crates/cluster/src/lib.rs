@@ -64,6 +64,20 @@ pub struct Node {
     pub cwd: PathBuf,
     /// How long to wait before starting this node (after the previous one is started/ready).
     pub delay: Duration,
+    /// Run the node's processes as this user (`user = "nobody"`, or `[run] user`); `None`:
+    /// as bop's own user. bop keeps its rights to trace them.
+    pub user: Option<User>,
+}
+
+/// A user to run a node as, resolved from the password database when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The name (or the number) as the cluster file gives it.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary group.
+    pub gid: u32,
 }
 
 /// When a node counts as ready.
@@ -87,6 +101,8 @@ pub struct RunSpec {
     /// A shell command (`sh -c`) run before every run, in the cluster file's directory, with
     /// `BOP_RUN_DIR` set: clears state a previous run left.
     pub setup: Option<String>,
+    /// The user every node without a `user` of its own runs as.
+    pub user: Option<User>,
 }
 
 impl Default for RunSpec {
@@ -96,6 +112,7 @@ impl Default for RunSpec {
             grace: Duration::from_secs(3),
             ready_timeout: Duration::from_secs(30),
             setup: None,
+            user: None,
         }
     }
 }

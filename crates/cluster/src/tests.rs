@@ -177,6 +177,7 @@ timeout = "10s"
             grace: Duration::from_secs(1),
             ready_timeout: Duration::from_secs(5),
             setup: Some("rm -rf data".into()),
+            user: None,
         }
     );
     let chk = c.check.unwrap();
@@ -357,7 +358,7 @@ fn unknown_keys() {
     assert_msg(
         &e,
         "relay.toml:2:1: unknown key \"nmae\" in [[node]] (did you mean \"name\"?)",
-        &["the allowed keys are name, cmd, daemon, crashable, ready, env, cwd, delay"],
+        &["the allowed keys are name, cmd, daemon, crashable, ready, env, cwd, delay, user"],
     );
     let e = s.error("[run]\ntimout = \"1s\"\n");
     assert_msg(
@@ -1211,4 +1212,45 @@ fn documented_explore_example() {
             runs: Some(500),
         }
     );
+}
+
+#[test]
+fn a_node_runs_as_its_user_or_the_runs_default() {
+    let s = Scratch::new();
+    let c = s
+        .parse(
+            "[run]\nuser = \"nobody\"\n\n[[node]]\nname = \"a\"\ncmd = \"sh -c true\"\n\n\
+             [[node]]\nname = \"b\"\ncmd = \"sh -c true\"\nuser = \"0\"\n\n\
+             [[node]]\nname = \"c\"\ncmd = \"sh -c true\"\nuser = \"root\"\n",
+        )
+        .expect("parses");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("lookup")
+        .expect("this machine has nobody");
+    let a = c.nodes[0].user.as_ref().expect("the run's default");
+    assert_eq!(
+        (a.name.as_str(), a.uid, a.gid),
+        ("nobody", nobody.uid.as_raw(), nobody.gid.as_raw())
+    );
+    let b = c.nodes[1].user.as_ref().expect("its own, by uid");
+    assert_eq!((b.uid, b.gid), (0, 0));
+    assert_eq!(c.nodes[2].user.as_ref().map(|u| u.uid), Some(0));
+    // without any, the node runs as bop does
+    let c = s
+        .parse("[[node]]\nname = \"a\"\ncmd = \"sh -c true\"\n")
+        .expect("parses");
+    assert_eq!(c.nodes[0].user, None);
+}
+
+#[test]
+fn an_unknown_user_is_located() {
+    let s = Scratch::new();
+    let e = s.error("[[node]]\nname = \"a\"\ncmd = \"sh -c true\"\nuser = \"nosuchuser\"\n");
+    assert_msg(
+        &e,
+        "relay.toml:4:8: no user \"nosuchuser\" on this machine (not in the password database)",
+        &["user = \"nobody\""],
+    );
+    let e = s.error("[run]\nuser = 65534\n[[node]]\nname = \"a\"\ncmd = \"sh -c true\"\n");
+    assert_msg(&e, "relay.toml:2:8:", &["user"]);
 }
