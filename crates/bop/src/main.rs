@@ -215,6 +215,10 @@ struct RunArgs {
     /// directory, or any directory of traces) and say at once when it falls off all of them.
     #[arg(long, value_name = "DIR")]
     follow: Option<PathBuf>,
+    /// Put the payload in the trace: the first BYTES bytes (default 256) each send and receive
+    /// moved, as `data` (off by default: the trace then holds no payload; docs/security.md).
+    #[arg(long, value_name = "BYTES", num_args = 0..=1, require_equals = true, default_missing_value = "256")]
+    capture_payload: Option<usize>,
     /// One command to run as a single node, strace-style: bop run -- ./server 7000
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -584,6 +588,7 @@ fn cmd_run(args: RunArgs) -> i32 {
         attach: None,
         faults,
         follow: args.follow.clone(),
+        capture_payload: args.capture_payload,
     };
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
@@ -665,6 +670,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         fault: vec![],
         faults_file: None,
         follow: None,
+        capture_payload: None,
         command: vec![],
     };
     let trace = match trace_path(&fake, &cluster) {
@@ -678,6 +684,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         attach: Some(pid),
         faults: Vec::new(),
         follow: None,
+        capture_payload: None,
     };
     let outcome = match run::run(&cluster, &opts) {
         Ok(o) => o,
@@ -816,6 +823,7 @@ fn cmd_demo() -> i32 {
         fault: vec![],
         faults_file: None,
         follow: None,
+        capture_payload: None,
         command: vec![],
     };
     let trace = dir.join("trace.jsonl");

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::ffi::CString;
@@ -47,6 +48,9 @@ pub struct Options {
     pub faults: Vec<(String, Rule)>,
     /// Compare the run, as it goes, with the runs recorded in this directory (`--follow`).
     pub follow: Option<PathBuf>,
+    /// `--capture-payload`: put up to this many bytes of each send's and receive's payload in
+    /// the trace (`data`). None: no payload in the trace.
+    pub capture_payload: Option<usize>,
 }
 
 /// A run that could not start (exit code 2).
@@ -145,6 +149,22 @@ struct Runner<'a> {
     /// calls a signal interrupted (ERESTARTSYS and kin), by thread, until it is known whether
     /// the program sees them: recorded if a handled signal comes next
     interrupted: HashMap<i32, (bop_syscalls::Syscall, Applied, [u64; 6])>,
+}
+
+/// Bytes as text: printable ASCII as itself, `\\` for a backslash, `\xNN` for the rest
+/// (the `data` field of docs/trace-format.md).
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(b as char),
+            _ => {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+    }
+    s
 }
 
 /// Whether thread `tid` has a handler for signal `sig` (its `SigCgt` mask in /proc).
@@ -1279,10 +1299,20 @@ impl Runner<'_> {
                     .map(|bytes| format!("{:016x}", fnv1a(&bytes)));
             }
         }
-        if matches!(
+        let channel = matches!(
             applied.object,
             Some(Object::Socket(_)) | Some(Object::Pipe { .. })
-        ) {
+        );
+        if let (Some(max), true, Some(args), Some(ret)) =
+            (self.opts.capture_payload, channel, args, sc.ret)
+        {
+            if matches!(e.op.as_deref(), Some("send") | Some("recv")) && max > 0 {
+                let mut mem = TraceeMemory { tid };
+                e.data = bop_syscalls::payload(sc.nr, args, ret, &mut mem, max)
+                    .map(|bytes| escape_bytes(&bytes));
+            }
+        }
+        if channel {
             if let Some(b) = e.bytes {
                 match e.op.as_deref() {
                     Some("send") => self.nodes[node].sent += b,

@@ -152,31 +152,33 @@ fn trace_and_log_files_are_private_and_never_written_through_a_symlink() {
     );
 }
 
+/// The payload test's system: an echo server and a client that sends one message it reads
+/// from a file (so the secret is on no command line).
+fn secret_cluster(sb: &Sandbox) -> String {
+    let port = free_port();
+    let echo = tb("tb-echo");
+    sb.write("secret", "SECRETPAYLOAD-4711");
+    let client = format!(
+        "import socket\n\
+         m = open('secret', 'rb').read()\n\
+         s = socket.create_connection(('127.0.0.1', {port}))\n\
+         s.sendall(len(m).to_bytes(4, 'big') + m)\n\
+         got = b''\n\
+         while len(got) < 4 + len(m): got += s.recv(100)\n\
+         assert got[4:] == m\n"
+    );
+    sb.write("client.py", &client);
+    format!(
+        "[[node]]\nname = \"server\"\ncmd = \"{echo} server {port} 1\"\nready = \"tcp:127.0.0.1:{port}\"\n\n\
+         [[node]]\nname = \"client\"\ncmd = \"python3 client.py\"\ncwd = \"{}\"\n",
+        sb.path().display()
+    )
+}
+
 #[test]
 fn payload_bytes_never_reach_the_trace() {
     let sb = Sandbox::new();
-    let port = free_port();
-    let echo = tb("tb-echo");
-    // the client sends what it reads from a file: the secret is on no command line
-    sb.write("secret", "SECRETPAYLOAD-4711");
-    let client = format!(
-        "import socket\\n\
-         m = open('secret', 'rb').read()\\n\
-         s = socket.create_connection(('127.0.0.1', {port}))\\n\
-         s.sendall(len(m).to_bytes(4, 'big') + m)\\n\
-         got = b''\\n\
-         while len(got) < 4 + len(m): got += s.recv(100)\\n\
-         assert got[4:] == m\\n"
-    );
-    sb.write("client.py", &client.replace("\\n", "\n"));
-    let run = sb.run_cluster(
-        "payload",
-        &format!(
-            "[[node]]\nname = \"server\"\ncmd = \"{echo} server {port} 1\"\nready = \"tcp:127.0.0.1:{port}\"\n\n\
-             [[node]]\nname = \"client\"\ncmd = \"python3 client.py\"\ncwd = \"{}\"\n",
-            sb.path().display()
-        ),
-    );
+    let run = sb.run_cluster("payload", &secret_cluster(&sb));
     let t = run.trace();
     assert_pass_all_zero(&run, &t);
     let sends = t
@@ -188,4 +190,33 @@ fn payload_bytes_never_reach_the_trace() {
     let text = std::fs::read_to_string(run.trace_path.as_ref().expect("trace")).expect("read");
     assert!(!text.contains("SECRETPAYLOAD"), "payload in the trace");
     assert!(!text.contains("4711"), "payload in the trace");
+    assert!(t.events.iter().all(|e| e.data.is_none()));
+}
+
+#[test]
+fn capture_payload_puts_the_first_bytes_of_each_message_in_the_trace() {
+    let sb = Sandbox::new();
+    let cluster = secret_cluster(&sb);
+    // every byte: the 4-byte length (18), then the message
+    let run = sb.run_cluster_with("all", &cluster, &["--capture-payload".into()]);
+    let t = run.trace();
+    assert_pass_all_zero(&run, &t);
+    let whole = "\\x00\\x00\\x00\\x12SECRETPAYLOAD-4711";
+    let of = |t: &bop_trace::Trace, node: &str, op: &str| -> Vec<String> {
+        t.events
+            .iter()
+            .filter(|e| e.node == node && e.op.as_deref() == Some(op))
+            .filter(|e| e.sock.as_ref().is_some_and(|s| s.family == "inet"))
+            .filter_map(|e| e.data.clone())
+            .collect()
+    };
+    assert_eq!(of(&t, "client", "send"), [whole], "{}", run.diag());
+    assert_eq!(of(&t, "server", "send"), [whole], "{}", run.diag());
+    // the server reads the length, then the message
+    assert_eq!(of(&t, "server", "recv").concat(), whole, "{}", run.diag());
+    // at most 8 bytes an event
+    let run = sb.run_cluster_with("eight", &cluster, &["--capture-payload=8".into()]);
+    let t = run.trace();
+    assert_pass_all_zero(&run, &t);
+    assert_eq!(of(&t, "client", "send"), ["\\x00\\x00\\x00\\x12SECR"]);
 }

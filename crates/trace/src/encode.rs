@@ -105,6 +105,10 @@ pub(crate) fn event(out: &mut Vec<u8>, e: &Event) {
         key(out, "hash");
         string(out, v);
     }
+    if let Some(v) = &e.data {
+        key(out, "data");
+        string(out, v);
+    }
     if let Some(v) = e.id {
         key(out, "id");
         int(out, v);
@@ -339,6 +343,7 @@ mod tests {
             of(text()),
             of(text()),
             of(text()),
+            of(text()),
         );
         let graph = (
             of(any::<u64>()),
@@ -377,6 +382,7 @@ mod tests {
             errno: more.5,
             detail: more.6,
             hash: more.7,
+            data: more.8,
             id: graph.0,
             lane: graph.1,
             vc: graph.2,

@@ -151,6 +151,10 @@ pub struct Event {
     /// A hash of a datagram's bytes (sends and receives on datagram sockets), to match them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// With `bop run --capture-payload`: the first bytes the call moved, printable ASCII as
+    /// itself, `\\` for a backslash and `\xNN` for any other byte. Never without the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
     /// The event's number in the graph, in causal order: every cause has a smaller id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
