@@ -167,19 +167,44 @@ fn escape_bytes(bytes: &[u8]) -> String {
     s
 }
 
-/// Whether thread `tid` has a handler for signal `sig` (its `SigCgt` mask in /proc).
-fn catches(tid: i32, sig: i32) -> bool {
+/// What a process does with a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Runs a handler.
+    Caught,
+    /// Ignores it (SIG_IGN, or a signal whose default action is to ignore it).
+    Ignored,
+    /// The default action: terminate, dump core, stop, or continue.
+    Default,
+}
+
+/// What thread `tid`'s process does with signal `sig`, from its `SigCgt` and `SigIgn` masks
+/// in /proc. SIGCONT counts as ignored when it is not caught: it continues a stopped process
+/// when it is sent, not when it is delivered.
+fn disposition(tid: i32, sig: i32) -> Disposition {
     if !(1..=64).contains(&sig) {
-        return false;
+        return Disposition::Default;
     }
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        })
-        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+    let mask = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (sig - 1)) != 0)
+    };
+    if mask("SigCgt:") {
+        Disposition::Caught
+    } else if mask("SigIgn:")
+        || matches!(
+            sig,
+            libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
+        )
+    {
+        Disposition::Ignored
+    } else {
+        Disposition::Default
+    }
 }
 
 /// For each class of the follower, the rules anchored on it (`in class NAME`), after
@@ -753,19 +778,27 @@ impl Runner<'_> {
     fn handle(&mut self, ev: Stop) {
         match ev {
             Stop::SyscallEntry { tid, nr, args } => {
-                // an interrupted call not followed by a handled signal was restarted unseen
-                self.interrupted.remove(&tid);
+                // an interrupted call not followed by a handled signal was restarted unseen;
+                // one that failed with EINTR did fail
+                if let Some((sc, applied, args)) = self.interrupted.remove(&tid) {
+                    if sc.ret == Some(-(libc::EINTR as i64)) {
+                        self.record_call(tid, &sc, &applied, Some(args));
+                    }
+                }
                 self.entry(tid, nr, args)
             }
             Stop::SyscallExit { tid, nr, args, ret } => {
-                if (-516..=-512).contains(&ret) {
+                if (-516..=-512).contains(&ret) || ret == -(libc::EINTR as i64) {
                     // Interrupted by a signal. The kernel restarts the call (a new entry stop
                     // follows) or the program sees EINTR, as its handler decides (SA_RESTART),
                     // after this stop: it is recorded as the kernel reports it, ERESTARTSYS
                     // and its kin, as strace does. It changed nothing.
                     // It is recorded only if a signal with a handler comes next (see
                     // `Stop::Signal`): otherwise the kernel restarts it unseen, or the thread
-                    // dies of the signal, and the program never saw it return.
+                    // dies of the signal, and the program never saw it return. EINTR itself
+                    // (a call with a timeout, epoll_wait) waits the same way: if the signal
+                    // is one the process ignores, bop runs the call again (untraced, such a
+                    // signal would not have interrupted it).
                     if !self.injected.contains(&tid) {
                         let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
                         let applied = self.model.apply(tid, &sc, &mut self.probe);
@@ -860,9 +893,18 @@ impl Runner<'_> {
                 self.tracer.resume(tid, Action::Continue);
             }
             Stop::Signal { tid, sig } => {
+                let disposition = disposition(tid, sig);
                 if let Some((sc, applied, args)) = self.interrupted.remove(&tid) {
-                    if catches(tid, sig) {
-                        // the handler runs: the program sees EINTR or a restart after it
+                    let eintr = sc.ret == Some(-(libc::EINTR as i64));
+                    let seen = match disposition {
+                        // run again below: the program never sees it
+                        Disposition::Ignored => false,
+                        // the handler runs: the program sees EINTR, or a restart after it
+                        Disposition::Caught => true,
+                        // the default action (stop, or death): only EINTR comes back
+                        Disposition::Default => eintr,
+                    };
+                    if seen {
                         self.record_call(tid, &sc, &applied, Some(args));
                     }
                 }
@@ -874,7 +916,14 @@ impl Runner<'_> {
                     };
                     self.emit(node, pid, tid, e);
                 }
-                self.tracer.resume(tid, Action::Continue);
+                self.tracer.resume(
+                    tid,
+                    if disposition == Disposition::Ignored {
+                        Action::IgnoredSignal
+                    } else {
+                        Action::Continue
+                    },
+                );
             }
             Stop::Exiting { tid, tgid, .. } => {
                 self.run_deferred(tid);

@@ -125,6 +125,11 @@ pub enum Action {
     Fail(i32),
     /// At a signal stop: do not deliver the signal.
     Suppress,
+    /// At a signal stop: do not deliver the signal (one the process ignores), and if the
+    /// thread is coming back from a system call that the signal made fail with EINTR, run
+    /// the call again: untraced, an ignored signal is discarded when it is sent and never
+    /// interrupts a call (ptrace makes the kernel queue it so that the tracer sees it).
+    IgnoredSignal,
     /// At a syscall entry: skip the call and make it return this value (the exit is
     /// reported). At a syscall exit: replace the call's result with this value.
     Return(i64),
@@ -646,6 +651,10 @@ impl Tracer {
                 }
             }
             (StopKind::Signal(s), Action::Continue) => (cont(seccomp), s),
+            (StopKind::Signal(_), Action::IgnoredSignal) => {
+                restart_if_eintr(tid);
+                (cont(seccomp), 0)
+            }
             (StopKind::Running, _) => {
                 t.stop = StopKind::Running;
                 return;
@@ -756,6 +765,21 @@ fn get_regs(tid: i32) -> Option<libc::user_regs_struct> {
 fn set_regs(tid: i32, regs: &libc::user_regs_struct) {
     // SAFETY: the kernel reads one user_regs_struct.
     unsafe { libc::ptrace(libc::PTRACE_SETREGS, tid, 0, regs as *const _) };
+}
+
+/// At a signal stop: if the thread comes from a system call (its `orig_rax` is a syscall
+/// number) that returned -EINTR, rewinds it to run the call again, as the kernel restarts a
+/// call after a signal that runs no handler: the result register gets the call's number
+/// back and the instruction pointer goes back over the 2-byte `syscall` instruction.
+fn restart_if_eintr(tid: i32) {
+    const EINTR: i64 = 4;
+    if let Some(mut regs) = get_regs(tid) {
+        if (regs.orig_rax as i64) >= 0 && regs.rax as i64 == -EINTR {
+            regs.rax = regs.orig_rax;
+            regs.rip = regs.rip.wrapping_sub(2);
+            set_regs(tid, &regs);
+        }
+    }
 }
 
 fn set_syscall_nr(tid: i32, nr: i64) {

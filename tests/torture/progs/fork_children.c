@@ -41,8 +41,7 @@ int main(void) {
 			}
 			next++;
 		}
-		/* EINTR is retried, as robust programs do: under ptrace even an ignored signal
-		 * (SIGCHLD) interrupts a call with a timeout (SO_RCVTIMEO), see docs/reliability.md */
+		/* EINTR is retried, as robust programs do */
 		int c;
 		while ((c = accept(l, 0, 0)) < 0 && errno == EINTR)
 			;
