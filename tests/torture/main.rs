@@ -507,17 +507,7 @@ fn kill_9_of_bop_in_the_middle_of_thread_churn_leaves_no_process_behind() {
     assert!(tids_of(&t, "churn").len() > 200, "{diag}");
     assert_none_left(&t, &diag);
     // bop stats reads it and says it is cut short
-    let o = Command::new(bop_exe())
-        .arg("stats")
-        .arg(&trace)
-        .output()
-        .expect("bop stats");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    bop_quick(&["stats".as_ref(), trace.as_os_str()], 0);
 }
 
 #[test]
@@ -586,13 +576,7 @@ fn a_trace_cut_at_any_byte_is_read_up_to_its_last_whole_record() {
         );
         // bop stats reads every 50th cut, and says when it is truncated
         if n % 50 == 0 {
-            let o = Command::new(bop_exe())
-                .arg("stats")
-                .arg(&cut)
-                .output()
-                .expect("bop stats");
-            let said = String::from_utf8_lossy(&o.stderr);
-            assert_eq!(o.status.code(), Some(0), "cut at {n}: {said}");
+            let said = bop_quick(&["stats".as_ref(), cut.as_os_str()], 0);
             if t.truncated {
                 assert!(said.contains("truncated"), "cut at {n}: {said}");
             }

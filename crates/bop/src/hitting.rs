@@ -116,22 +116,7 @@ pub fn next_hitting_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn drop(from: &str, to: &str, n: u64) -> Fault {
-        Fault::Drop {
-            from: from.into(),
-            to: to.into(),
-            n,
-        }
-    }
-
-    fn crash(node: &str, peer: &str, n: u64) -> Fault {
-        Fault::Crash {
-            node: node.into(),
-            peer: peer.into(),
-            n,
-        }
-    }
+    use crate::lineage::fixtures::{crash, drop};
 
     /// Every set of at most `max` faults of `universe` (brute force, for checking the solver).
     fn all_sets(universe: &[Fault], max: usize) -> Vec<BTreeSet<Fault>> {

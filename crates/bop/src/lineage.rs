@@ -390,11 +390,13 @@ fn faults_of(msgs: Vec<&Message>, policy: &Policy, oracle: &BTreeSet<String>) ->
     out
 }
 
+/// Faults for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::Fault;
 
-    fn drop(from: &str, to: &str, n: u64) -> Fault {
+    /// `drop FROM -> TO #N`.
+    pub fn drop(from: &str, to: &str, n: u64) -> Fault {
         Fault::Drop {
             from: from.into(),
             to: to.into(),
@@ -402,16 +404,24 @@ mod tests {
         }
     }
 
+    /// `crash NODE at NODE.send(PEER)#N`.
+    pub fn crash(node: &str, peer: &str, n: u64) -> Fault {
+        Fault::Crash {
+            node: node.into(),
+            peer: peer.into(),
+            n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{crash, drop};
+    use super::*;
+
     #[test]
     fn faults_print_as_rules_the_parser_accepts() {
-        for f in [
-            drop("a", "b", 2),
-            Fault::Crash {
-                node: "p".into(),
-                peer: "b".into(),
-                n: 1,
-            },
-        ] {
+        for f in [drop("a", "b", 2), crash("p", "b", 1)] {
             let text = f.to_string();
             let rule = bop_faults::parse_rule(&text).expect(&text);
             assert_eq!(rule.to_string(), text);

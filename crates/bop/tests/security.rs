@@ -110,42 +110,24 @@ fn trace_and_log_files_are_private_and_never_written_through_a_symlink() {
     assert_eq!(std::fs::read_link(&link).expect("still a link"), target);
     // an export: private, and not through a symlink either
     let dot = sb.join("t.dot");
-    let o = std::process::Command::new(bop_exe())
-        .args([
-            "export",
-            &trace.display().to_string(),
-            "--format",
-            "dot",
-            "-o",
-        ])
-        .arg(&dot)
-        .output()
-        .expect("bop export");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let export = |to: &std::path::Path, code: i32| {
+        bop_quick(
+            &[
+                "export".as_ref(),
+                trace.as_os_str(),
+                "--format".as_ref(),
+                "dot".as_ref(),
+                "-o".as_ref(),
+                to.as_os_str(),
+            ],
+            code,
+        )
+    };
+    export(&dot, 0);
     let m = std::fs::metadata(&dot).expect("the export");
     assert_eq!(m.permissions().mode() & 0o777, 0o600);
-    let o = std::process::Command::new(bop_exe())
-        .args([
-            "export",
-            &trace.display().to_string(),
-            "--format",
-            "dot",
-            "-o",
-        ])
-        .arg(&link)
-        .output()
-        .expect("bop export");
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("bop does not write through one"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let err = export(&link, 2);
+    assert!(err.contains("bop does not write through one"), "{err}");
     assert_eq!(
         std::fs::read_to_string(&target).expect("the target"),
         "precious\n"

@@ -1509,3 +1509,15 @@ pub fn compile_prog(sb: &Sandbox, name: &str) -> PathBuf {
     );
     bin
 }
+
+/// Runs `bop ARGS` (a quick command: stats, export) and returns its exit code and stderr,
+/// asserting the code is `code`.
+pub fn bop_quick(args: &[&std::ffi::OsStr], code: i32) -> String {
+    let o = Command::new(bop_exe())
+        .args(args)
+        .output()
+        .expect("run bop");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(code), "bop {args:?}: {err}");
+    err
+}
