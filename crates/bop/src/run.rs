@@ -494,6 +494,17 @@ impl Runner<'_> {
             user: node.user.as_ref().map(|u| (u.uid, u.gid)),
         };
         let pid = self.tracer.spawn(&spec).map_err(|e| {
+            if let (bop_ptrace::SpawnError::Setup("setgid" | "setuid", libc::EPERM), Some(u)) =
+                (&e, &node.user)
+            {
+                // SAFETY: geteuid has no preconditions.
+                let me = unsafe { libc::geteuid() };
+                return StartError(format!(
+                    "node {}: cannot run it as user \"{}\" (uid {}): switching users needs \
+                     root, and bop runs as uid {me}; run bop as root, or remove \"user\"",
+                    node.name, u.name, u.uid
+                ));
+            }
             StartError(format!(
                 "node {}: cannot start {}: {e}",
                 node.name,

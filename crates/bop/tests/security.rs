@@ -202,3 +202,40 @@ fn capture_payload_puts_the_first_bytes_of_each_message_in_the_trace() {
     assert_pass_all_zero(&run, &t);
     assert_eq!(of(&t, "client", "send"), ["\\x00\\x00\\x00\\x12SECR"]);
 }
+
+#[test]
+fn a_user_switch_without_root_is_explained() {
+    if !is_root() {
+        eprintln!("skipped: needs root to become nobody first");
+        return;
+    }
+    let sb = Sandbox::new();
+    // bop itself runs as nobody here, and the node asks for root
+    std::fs::set_permissions(sb.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let cluster = sb.write(
+        "root.toml",
+        "[[node]]\nname = \"n\"\ncmd = \"true\"\ncwd = \"/\"\nuser = \"root\"\n",
+    );
+    std::fs::set_permissions(&cluster, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("lookup")
+        .expect("nobody");
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.arg(format!("--reuid={}", nobody.uid))
+        .arg(format!("--regid={}", nobody.gid))
+        .arg("--clear-groups")
+        .arg(bop_exe())
+        .args(["run", "-q", "--trace"])
+        .arg(sb.join("t.jsonl"))
+        .arg(&cluster);
+    let run = sb.run_command("asnobody", cmd, None);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "node n: cannot run it as user \"root\" (uid 0): switching users needs root, and bop runs as uid {}",
+            nobody.uid
+        )),
+        "{}",
+        run.diag()
+    );
+}
