@@ -15,6 +15,7 @@
 //! is what a user gets by running the repro command.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,7 +25,10 @@ use bop_cluster::Cluster;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{abstract_run, first_difference, Level};
-use crate::hitting::next_hitting_set;
+use crate::hitting::{candidates_left, next_hitting_set};
+
+/// Counting the candidates a spent budget left stops here.
+const CANDIDATES_CAP: usize = 100_000;
 use crate::lineage::{Fault, Policy, Run};
 
 /// How a campaign picks its fault sets.
@@ -537,7 +541,21 @@ fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, Strin
     let mut n: u64 = 0;
     loop {
         if c.done() {
-            return Ok((None, stop_reason(c)));
+            let mut why = stop_reason(c);
+            if c.bugs.is_empty() && c.opts.shard.is_none() {
+                // what certifying the bound would still take
+                let (left, capped) =
+                    candidates_left(&supports, k, c.max_crashes, &tried, CANDIDATES_CAP);
+                let _ = write!(
+                    why,
+                    "; {}{left} candidate fault set{} of at most {k} fault{} left to try, \
+                     for the supports seen so far",
+                    if capped { "more than " } else { "" },
+                    if left == 1 { "" } else { "s" },
+                    if k == 1 { "" } else { "s" },
+                );
+            }
+            return Ok((None, why));
         }
         let Some(cand) = next_hitting_set(&supports, k, c.max_crashes, &tried) else {
             let certified = c.bugs.is_empty() && c.opts.shard.is_none();

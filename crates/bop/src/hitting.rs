@@ -24,6 +24,96 @@ use rustsat_batsat::BasicSolver;
 
 use crate::lineage::Fault;
 
+/// The formula over one campaign state: a variable per fault named by a support, the
+/// support and tried-set clauses, the crash bound, and the size bound (to be enforced with
+/// assumptions).
+struct Formula<'f> {
+    faults: Vec<&'f Fault>,
+    solver: BasicSolver,
+    size: Totalizer,
+}
+
+impl<'f> Formula<'f> {
+    /// None when a support is empty (nothing can hit it) or the solver fails.
+    fn new(
+        supports: &'f [BTreeSet<Fault>],
+        max: usize,
+        max_crashes: usize,
+        tried: &BTreeSet<BTreeSet<Fault>>,
+    ) -> Option<Formula<'f>> {
+        if supports.is_empty() || supports.iter().any(BTreeSet::is_empty) || max == 0 {
+            return None;
+        }
+        // one variable per fault, in the order of preference
+        let faults: Vec<&Fault> = supports
+            .iter()
+            .flatten()
+            .collect::<BTreeSet<&Fault>>()
+            .into_iter()
+            .collect();
+        let mut f = Formula {
+            faults,
+            solver: BasicSolver::default(),
+            size: Totalizer::default(),
+        };
+        let mut vars = BasicVarManager::from_next_free(Var::new(f.faults.len() as u32));
+        for s in supports {
+            let c: Clause = s.iter().filter_map(|x| f.lit(x)).collect();
+            f.solver.add_clause(c).ok()?;
+        }
+        for t in tried {
+            // a set with a fault no support names is never an answer: nothing to exclude
+            let Some(chosen) = t.iter().map(|x| f.lit(x)).collect::<Option<Vec<Lit>>>() else {
+                continue;
+            };
+            f.exclude(&chosen)?;
+        }
+        let crashes: Vec<Lit> = f
+            .faults
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.is_crash())
+            .map(|(i, _)| Lit::positive(i as u32))
+            .collect();
+        if crashes.len() > max_crashes {
+            let mut bound: Totalizer = crashes.into_iter().collect();
+            bound
+                .encode_ub(max_crashes..=max_crashes, &mut f.solver, &mut vars)
+                .ok()?;
+            for unit in bound.enforce_ub(max_crashes).ok()? {
+                f.solver.add_clause(Clause::from_iter([unit])).ok()?;
+            }
+        }
+        f.size = (0..f.faults.len() as u32).map(Lit::positive).collect();
+        f.size.encode_ub(1..=max, &mut f.solver, &mut vars).ok()?;
+        Some(f)
+    }
+
+    fn lit(&self, x: &Fault) -> Option<Lit> {
+        self.faults
+            .iter()
+            .position(|g| *g == x)
+            .map(|i| Lit::positive(i as u32))
+    }
+
+    /// Adds the clause "some choice differs from exactly the set `chosen`".
+    fn exclude(&mut self, chosen: &[Lit]) -> Option<()> {
+        let differs: Clause = (0..self.faults.len() as u32)
+            .map(Lit::positive)
+            .map(|l| if chosen.contains(&l) { !l } else { l })
+            .collect();
+        self.solver.add_clause(differs).ok()
+    }
+
+    fn sat(&mut self, assumptions: &[Lit]) -> Option<bool> {
+        match self.solver.solve_assumps(assumptions).ok()? {
+            SolverResult::Sat => Some(true),
+            SolverResult::Unsat => Some(false),
+            SolverResult::Interrupted => None,
+        }
+    }
+}
+
 /// A smallest set of faults (at most `max` faults, at most `max_crashes` crashes) that
 /// contains a fault of every support and is none of the sets in `tried`. None when there is
 /// none within the bounds, or when a support is empty (an outcome with nothing to cut: no
@@ -37,72 +127,23 @@ pub fn next_hitting_set(
     max_crashes: usize,
     tried: &BTreeSet<BTreeSet<Fault>>,
 ) -> Option<BTreeSet<Fault>> {
-    if supports.is_empty() || supports.iter().any(BTreeSet::is_empty) || max == 0 {
-        return None;
-    }
-    // one variable per fault, in the order of preference
-    let faults: Vec<&Fault> = supports
-        .iter()
-        .flatten()
-        .collect::<BTreeSet<&Fault>>()
-        .into_iter()
-        .collect();
-    let lit = |f: &Fault| {
-        faults
-            .iter()
-            .position(|g| *g == f)
-            .map(|i| Lit::positive(i as u32))
-    };
-    let mut solver = BasicSolver::default();
-    let mut vars = BasicVarManager::from_next_free(Var::new(faults.len() as u32));
-    let add = |solver: &mut BasicSolver, c: Clause| solver.add_clause(c).ok();
-    for s in supports {
-        add(&mut solver, s.iter().filter_map(lit).collect())?;
-    }
-    for t in tried {
-        // a set with a fault no support names is never an answer: nothing to exclude
-        let Some(chosen) = t.iter().map(lit).collect::<Option<Vec<Lit>>>() else {
-            continue;
-        };
-        let differs: Clause = (0..faults.len() as u32)
-            .map(Lit::positive)
-            .map(|l| if chosen.contains(&l) { !l } else { l })
-            .collect();
-        add(&mut solver, differs)?;
-    }
-    let crashes: Vec<Lit> = faults
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.is_crash())
-        .map(|(i, _)| Lit::positive(i as u32))
-        .collect();
-    if crashes.len() > max_crashes {
-        let mut bound: Totalizer = crashes.into_iter().collect();
-        bound
-            .encode_ub(max_crashes..=max_crashes, &mut solver, &mut vars)
-            .ok()?;
-        for unit in bound.enforce_ub(max_crashes).ok()? {
-            add(&mut solver, Clause::from_iter([unit]))?;
-        }
-    }
-    let mut size: Totalizer = (0..faults.len() as u32).map(Lit::positive).collect();
-    size.encode_ub(1..=max, &mut solver, &mut vars).ok()?;
-    for k in 1..=max.min(faults.len()) {
-        let mut assumptions = size.enforce_ub(k).ok()?;
-        if solver.solve_assumps(&assumptions).ok()? != SolverResult::Sat {
+    let mut f = Formula::new(supports, max, max_crashes, tried)?;
+    for k in 1..=max.min(f.faults.len()) {
+        let mut assumptions = f.size.enforce_ub(k).ok()?;
+        if !f.sat(&assumptions)? {
             continue;
         }
         // every answer has k faults (none has fewer); keep each fault, in order, if an
         // answer still has it
         let mut set = BTreeSet::new();
-        for (i, f) in faults.iter().enumerate() {
+        for i in 0..f.faults.len() {
             if set.len() == k {
                 break;
             }
             let x = Lit::positive(i as u32);
             assumptions.push(x);
-            if solver.solve_assumps(&assumptions).ok()? == SolverResult::Sat {
-                set.insert((*f).clone());
+            if f.sat(&assumptions)? {
+                set.insert(f.faults[i].clone());
             } else {
                 assumptions.pop();
                 assumptions.push(!x);
@@ -111,6 +152,39 @@ pub fn next_hitting_set(
         return Some(set);
     }
     None
+}
+
+/// How many fault sets are still candidates: within the bounds, hitting every support, not
+/// tried; counted up to `cap` (the second value says whether the count reached it). What a
+/// campaign whose budget ran out still had to try to certify its bound.
+pub fn candidates_left(
+    supports: &[BTreeSet<Fault>],
+    max: usize,
+    max_crashes: usize,
+    tried: &BTreeSet<BTreeSet<Fault>>,
+    cap: usize,
+) -> (usize, bool) {
+    let Some(mut f) = Formula::new(supports, max, max_crashes, tried) else {
+        return (0, false);
+    };
+    let Ok(within) = f.size.enforce_ub(max) else {
+        return (0, false);
+    };
+    let mut n = 0;
+    while n < cap {
+        if f.sat(&within) != Some(true) {
+            return (n, false);
+        }
+        let chosen: Vec<Lit> = (0..f.faults.len() as u32)
+            .map(Lit::positive)
+            .filter(|&l| f.solver.lit_val(l).ok() == Some(rustsat::types::TernaryVal::True))
+            .collect();
+        n += 1;
+        if f.exclude(&chosen).is_none() {
+            return (n, false);
+        }
+    }
+    (n, true)
 }
 
 #[cfg(test)]
@@ -189,7 +263,8 @@ mod tests {
 
     /// Against brute force on many small instances: whatever the solver answers is a hitting
     /// set within the bounds, not tried, of the smallest size there is, and the first such in
-    /// order; and it answers whenever brute force finds one.
+    /// order; and it answers whenever brute force finds one. The count of candidates left is
+    /// brute force's too.
     #[test]
     fn the_answer_is_the_first_smallest_untried_hitting_set() {
         let universe = [
@@ -239,6 +314,15 @@ mod tests {
                 .filter(|s| ok(s) && !tried.contains(s))
                 .map(|s| s.len())
                 .min();
+            let left = all_sets(&named, max)
+                .into_iter()
+                .filter(|s| ok(s) && !tried.contains(s))
+                .count();
+            assert_eq!(
+                candidates_left(&supports, max, max_crashes, &tried, 1000),
+                (left, false),
+                "{supports:?}"
+            );
             let got = next_hitting_set(&supports, max, max_crashes, &tried);
             // the first smallest one, comparing sets as sorted lists
             let first = all_sets(&named, max)

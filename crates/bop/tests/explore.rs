@@ -226,6 +226,30 @@ fn ldfi_certifies_redun_deliv_for_one_fault() {
         assert_eq!(t["faults"].as_array().map(Vec::len), Some(1), "{diag}");
         assert_eq!(t["verdict"], "pass", "{diag}");
     }
+    // with two faults and a small budget: no certificate, and the report says how many
+    // candidates were left
+    let (o, r) = explore(
+        &sb,
+        &cluster,
+        "redun2",
+        &["--budget", "4", "--max-faults", "2"],
+    );
+    let diag = format!("{}\n{r:#}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{diag}");
+    assert_eq!(r["certified"], serde_json::Value::Null, "{diag}");
+    let stopped = r["stopped"].as_str().expect("stopped");
+    let left: u64 = stopped
+        .split("; ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of candidates left: {stopped}"));
+    assert!(left > 0, "{stopped}");
+    assert!(
+        stopped.starts_with("the budget of 4 runs is spent; ")
+            && stopped.ends_with(" candidate fault sets of at most 2 faults left to try, for the supports seen so far"),
+        "{stopped}"
+    );
 }
 
 #[test]
