@@ -523,20 +523,7 @@ fn sigterm_to_bop_stops_the_run_cleanly_in_the_middle_of_thread_churn() {
     let diag = run.diag();
     assert!(started.elapsed() < Duration::from_secs(8), "{diag}");
     // documented: 130 for a run stopped by SIGINT, SIGTERM or SIGHUP
-    run.expect_code(130);
-    let t = run.trace();
-    let f = t
-        .footer
-        .clone()
-        .unwrap_or_else(|| panic!("no footer\n{diag}"));
-    assert_eq!(f.verdict, "interrupted", "{diag}");
-    assert!(
-        f.reason.as_deref().is_some_and(|r| r.contains("SIGTERM")),
-        "{:?}",
-        f.reason
-    );
-    assert!(f.nodes.iter().all(|n| n.stopped_by_bop), "{diag}");
-    assert_complete(&t, &diag);
+    let t = assert_interrupted_by(&run, "SIGTERM");
     assert_none_left(&t, &diag);
     assert!(sandbox_processes(&sb).is_empty(), "{diag}");
 }

@@ -403,6 +403,29 @@ fn echo_cluster(sb: &Sandbox, name: &str, clients: u32, race: bool) -> PathBuf {
     sb.write(&format!("{name}.toml"), &toml)
 }
 
+/// `bop run CLUSTER -q --follow DIR --trace TRACE [--fault RULE]`.
+fn run_following(
+    sb: &Sandbox,
+    cluster: &str,
+    dir: &str,
+    trace: &Path,
+    fault: Option<&str>,
+) -> Output {
+    let mut args = vec![
+        "run",
+        cluster,
+        "-q",
+        "--follow",
+        dir,
+        "--trace",
+        trace.to_str().expect("utf-8"),
+    ];
+    if let Some(f) = fault {
+        args.extend(["--fault", f]);
+    }
+    bop(sb, &args)
+}
+
 fn census(sb: &Sandbox, cluster: &Path, name: &str, runs: u32) -> (Output, serde_json::Value) {
     let out = sb.join(name);
     let o = bop(
@@ -494,18 +517,7 @@ fn follow_stays_on_a_recorded_class_and_says_where_a_faulty_run_falls_off() {
     let cl = cluster.to_str().expect("utf-8");
     // the same system again: it follows its one class to the end
     let t = sb.join("same.jsonl");
-    let o = bop(
-        &sb,
-        &[
-            "run",
-            cl,
-            "-q",
-            "--follow",
-            dir,
-            "--trace",
-            t.to_str().expect("utf-8"),
-        ],
-    );
+    let o = run_following(&sb, cl, dir, &t, None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -518,20 +530,7 @@ fn follow_stays_on_a_recorded_class_and_says_where_a_faulty_run_falls_off() {
     // the client's third message lost: it falls off there, and says so at once (stderr) and
     // in the summary, naming the node, the step and what the class expected
     let t = sb.join("faulty.jsonl");
-    let o = bop(
-        &sb,
-        &[
-            "run",
-            cl,
-            "-q",
-            "--follow",
-            dir,
-            "--trace",
-            t.to_str().expect("utf-8"),
-            "--fault",
-            "drop client1 -> server #3",
-        ],
-    );
+    let o = run_following(&sb, cl, dir, &t, Some("drop client1 -> server #3"));
     let err = String::from_utf8_lossy(&o.stderr);
     let want =
         "the run fell off every recorded class at node client1, thread 0, step 5: it is hit by \
@@ -608,20 +607,7 @@ fn a_rule_anchored_on_a_class_fires_only_in_runs_that_follow_it() {
     let (mut fired_runs, mut spared_runs) = (0, 0);
     for i in 0..16 {
         let t = sb.join(&format!("live-{i}.jsonl"));
-        let o = bop(
-            &sb,
-            &[
-                "run",
-                cl,
-                "-q",
-                "--follow",
-                dir,
-                "--trace",
-                t.to_str().expect("utf-8"),
-                "--fault",
-                &rule,
-            ],
-        );
+        let o = run_following(&sb, cl, dir, &t, Some(&rule));
         let footer = bop_trace::read_file(&t)
             .expect("the trace")
             .footer

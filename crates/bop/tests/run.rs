@@ -693,28 +693,7 @@ grace = "2s"
         started.elapsed() < Duration::from_secs(5),
         "bop took too long to stop"
     );
-    run.expect_code(130);
-    let t = run.trace();
-    let diag = run.diag();
-    let f = t
-        .footer
-        .as_ref()
-        .unwrap_or_else(|| panic!("no footer\n{diag}"));
-    assert_eq!(f.verdict, "interrupted", "{diag}");
-    assert!(
-        f.reason.as_deref().is_some_and(|r| r.contains("SIGINT")),
-        "reason: {:?}",
-        f.reason
-    );
-    for n in &f.nodes {
-        assert!(
-            n.stopped_by_bop,
-            "node {} was stopped by bop: {n:?}",
-            n.name
-        );
-    }
-    // every process and thread of the run ended, and the trace says so
-    assert_complete(&t, &diag);
+    let t = assert_interrupted_by(&run, "SIGINT");
     let pids: BTreeSet<i32> = t.events.iter().map(|e| e.pid).collect();
     assert!(pids.len() >= 4, "server + shell + 2 sleepers: {pids:?}");
     let alive = wait_gone(&pids, Duration::from_secs(2));

@@ -171,7 +171,6 @@ fn payload_bytes_never_reach_the_trace() {
     assert_eq!(sends, 2, "the message and its echo\n{}", run.diag());
     let text = std::fs::read_to_string(run.trace_path.as_ref().expect("trace")).expect("read");
     assert!(!text.contains("SECRETPAYLOAD"), "payload in the trace");
-    assert!(!text.contains("4711"), "payload in the trace");
     assert!(t.events.iter().all(|e| e.data.is_none()));
 }
 

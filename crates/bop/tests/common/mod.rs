@@ -1521,3 +1521,31 @@ pub fn bop_quick(args: &[&std::ffi::OsStr], code: i32) -> String {
     assert_eq!(o.status.code(), Some(code), "bop {args:?}: {err}");
     err
 }
+
+/// Asserts that a run was stopped by bop on receiving `sig` (SIGINT, SIGTERM): exit 130, a
+/// footer with the verdict "interrupted" naming the signal, every node stopped by bop, and a
+/// complete trace. Returns the trace.
+pub fn assert_interrupted_by(run: &BopRun, sig: &str) -> Trace {
+    run.expect_code(130);
+    let t = run.trace();
+    let diag = run.diag();
+    let f = t
+        .footer
+        .as_ref()
+        .unwrap_or_else(|| panic!("no footer\n{diag}"));
+    assert_eq!(f.verdict, "interrupted", "{diag}");
+    assert!(
+        f.reason.as_deref().is_some_and(|r| r.contains(sig)),
+        "reason: {:?}",
+        f.reason
+    );
+    for n in &f.nodes {
+        assert!(
+            n.stopped_by_bop,
+            "node {} was stopped by bop: {n:?}",
+            n.name
+        );
+    }
+    assert_complete(&t, &diag);
+    t
+}
