@@ -44,7 +44,8 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Creates a file for a node's output: mode 0600, never through a symlink.
+/// Creates a file bop writes (a node's output, an export, a report): mode 0600, never
+/// through a symlink (a symlink there is an error that says so, see [`refuse_symlink`]).
 pub fn create_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
@@ -53,19 +54,25 @@ pub fn create_private(path: &Path) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
+        .map_err(refuse_symlink)
 }
 
-/// Writes `bytes` to a new or truncated file made by [`create_private`]: mode 0600, never
-/// through a symlink (a symlink there is an error that says so).
+/// The error of an `O_NOFOLLOW` open that met a symlink (ELOOP), in words that say why bop
+/// refuses it; any other error as it is.
+pub fn refuse_symlink(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::other(
+            "it is a symbolic link: bop does not write through one (someone could point it at \
+             a file of theirs); remove it or write elsewhere",
+        )
+    } else {
+        e
+    }
+}
+
+/// Writes `bytes` to a new or truncated file made by [`create_private`].
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = create_private(path).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            io::Error::other("it is a symbolic link: bop does not write through one")
-        } else {
-            e
-        }
-    })?;
-    f.write_all(bytes)
+    create_private(path)?.write_all(bytes)
 }
 
 /// Starts capturing a node's output into `base.NAME.stdout` / `.stderr`; `echo` also prints

@@ -151,6 +151,9 @@ struct Runner<'a> {
     interrupted: HashMap<i32, (bop_syscalls::Syscall, Applied, [u64; 6])>,
 }
 
+/// How many of a datagram's first bytes its `hash` covers (docs/trace-format.md).
+const HASHED_BYTES: usize = 65536;
+
 /// Bytes as text: printable ASCII as itself, `\\` for a backslash, `\xNN` for the rest
 /// (the `data` field of docs/trace-format.md).
 fn escape_bytes(bytes: &[u8]) -> String {
@@ -253,16 +256,10 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
     }
     let writer = Writer::create(&opts.trace).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            return StartError(format!(
-                "the trace file {} is a symbolic link: bop does not write through one (someone \
-                 could point it at a file of theirs); remove it or give another --trace",
-                opts.trace.display()
-            ));
-        }
         StartError(format!(
-            "cannot create the trace file {}: {e}",
-            opts.trace.display()
+            "cannot create the trace file {}: {}",
+            opts.trace.display(),
+            output::refuse_symlink(e)
         ))
     })?;
     let start = Instant::now();
@@ -800,16 +797,14 @@ impl Runner<'_> {
             }
             Stop::SyscallExit { tid, nr, args, ret } => {
                 if (-516..=-512).contains(&ret) || ret == -(libc::EINTR as i64) {
-                    // Interrupted by a signal. The kernel restarts the call (a new entry stop
-                    // follows) or the program sees EINTR, as its handler decides (SA_RESTART),
-                    // after this stop: it is recorded as the kernel reports it, ERESTARTSYS
-                    // and its kin, as strace does. It changed nothing.
-                    // It is recorded only if a signal with a handler comes next (see
-                    // `Stop::Signal`): otherwise the kernel restarts it unseen, or the thread
-                    // dies of the signal, and the program never saw it return. EINTR itself
-                    // (a call with a timeout, epoll_wait) waits the same way: if the signal
-                    // is one the process ignores, bop runs the call again (untraced, such a
-                    // signal would not have interrupted it).
+                    // Interrupted by a signal; it changed nothing. Whether the program sees
+                    // it is decided after this stop, so it waits for the thread's next stop
+                    // (`Stop::Signal`, the next entry, its exit): a call the kernel restarts
+                    // (ERESTARTSYS and kin) is recorded, as the kernel reports it, only if
+                    // the signal runs a handler; one that failed with EINTR (a call with a
+                    // timeout, epoll_wait) is recorded unless the thread dies or the signal
+                    // is one the process ignores, which bop discards and runs the call again
+                    // for.
                     if !self.injected.contains(&tid) {
                         let sc = decode(nr, args, Some(ret), &mut TraceeMemory { tid });
                         let applied = self.model.apply(tid, &sc, &mut self.probe);
@@ -1352,24 +1347,28 @@ impl Runner<'_> {
             .socket
             .as_ref()
             .is_some_and(|s| s.ty == bop_model::SockType::Dgram);
-        if let (true, Some(args), Some(ret)) = (dgram, args, sc.ret) {
-            if matches!(e.op.as_deref(), Some("send") | Some("recv")) {
-                let mut mem = TraceeMemory { tid };
-                e.hash = bop_syscalls::payload(sc.nr, args, ret, &mut mem, 65536)
-                    .map(|bytes| format!("{:016x}", fnv1a(&bytes)));
-            }
-        }
         let channel = matches!(
             applied.object,
             Some(Object::Socket(_)) | Some(Object::Pipe { .. })
         );
-        if let (Some(max), true, Some(args), Some(ret)) =
-            (self.opts.capture_payload, channel, args, sc.ret)
-        {
-            if matches!(e.op.as_deref(), Some("send") | Some("recv")) && max > 0 {
+        // the payload, read once: a datagram's first bytes to hash it, and with
+        // --capture-payload the first bytes asked for
+        let hash_len = if dgram { HASHED_BYTES } else { 0 };
+        let data_len = self.opts.capture_payload.filter(|_| channel).unwrap_or(0);
+        let message = matches!(e.op.as_deref(), Some("send") | Some("recv"));
+        if let (true, Some(args), Some(ret)) = (message, args, sc.ret) {
+            let want = hash_len.max(data_len);
+            if want > 0 {
                 let mut mem = TraceeMemory { tid };
-                e.data = bop_syscalls::payload(sc.nr, args, ret, &mut mem, max)
-                    .map(|bytes| escape_bytes(&bytes));
+                if let Some(bytes) = bop_syscalls::payload(sc.nr, args, ret, &mut mem, want) {
+                    if dgram {
+                        let n = bytes.len().min(HASHED_BYTES);
+                        e.hash = Some(format!("{:016x}", fnv1a(&bytes[..n])));
+                    }
+                    if data_len > 0 {
+                        e.data = Some(escape_bytes(&bytes[..bytes.len().min(data_len)]));
+                    }
+                }
             }
         }
         if channel {
