@@ -16,23 +16,11 @@ use common::*;
 
 /// Compiles `tests/torture/progs/NAME.c` into the sandbox.
 fn prog(sb: &Sandbox, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/torture/progs")
-        .join(format!("{name}.c"));
-    let bin = sb.join(name);
-    let out = Command::new("gcc")
-        .args(["-O2", "-Wall", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    assert!(
-        out.status.success(),
-        "gcc {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    compile_c(
+        sb,
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/torture/progs"),
+        name,
+    )
 }
 
 /// `bop run --trace T -q -- ARGV` in the sandbox.

@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{abstract_run, first_difference, Level};
 use crate::hitting::{candidates_left, next_hitting_set};
+use crate::lineage::{Fault, Policy, Run};
 
 /// Counting the candidates a spent budget left stops here.
 const CANDIDATES_CAP: usize = 100_000;
-use crate::lineage::{Fault, Policy, Run};
 
 /// How a campaign picks its fault sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]

@@ -89,10 +89,11 @@ impl<'f> Formula<'f> {
         Some(f)
     }
 
+    /// The variable of fault `x` (`faults` is sorted: it came out of a BTreeSet).
     fn lit(&self, x: &Fault) -> Option<Lit> {
         self.faults
-            .iter()
-            .position(|g| *g == x)
+            .binary_search(&x)
+            .ok()
             .map(|i| Lit::positive(i as u32))
     }
 

@@ -1493,18 +1493,25 @@ pub fn stats_pair(stats: &serde_json::Value, from: &str, to: &str) -> (u64, u64)
         .unwrap_or_default()
 }
 
-/// Compiles tests/progs/NAME.c into the sandbox with `gcc -O2 -pthread`; returns the binary.
+/// Compiles `tests/progs/NAME.c` into the sandbox.
 pub fn compile_prog(sb: &Sandbox, name: &str) -> PathBuf {
+    compile_c(sb, &progs_dir(), name)
+}
+
+/// Compiles `DIR/NAME.c` with gcc (`-O2 -Wall -pthread`) into the sandbox.
+pub fn compile_c(sb: &Sandbox, dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
     let bin = sb.join(name);
     let out = Command::new("gcc")
-        .args(["-O2", "-pthread", "-o"])
+        .args(["-O2", "-Wall", "-pthread", "-o"])
         .arg(&bin)
-        .arg(progs_dir().join(format!("{name}.c")))
+        .arg(&src)
         .output()
         .expect("run gcc");
     assert!(
         out.status.success(),
-        "gcc failed: {}",
+        "gcc {}: {}",
+        src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     bin
