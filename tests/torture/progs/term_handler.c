@@ -1,6 +1,7 @@
 /* term_handler: "PORT" is a daemon that echoes datagrams on 127.0.0.1:PORT until SIGTERM,
  * whose handler makes it print how many it served and exit 0. "PORT N" is its client: sends
- * N datagrams and waits for each echo. */
+ * N datagrams, waits for each echo, and lingers 300 ms so that the daemon is blocked in its
+ * receive when bop, seeing the last client gone, sends it SIGTERM. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +28,7 @@ static int client(struct sockaddr_in *a, int n) {
 			return 1;
 	}
 	printf("term_handler client: %d echoes\n", n);
+	usleep(300 * 1000);
 	return 0;
 }
 
