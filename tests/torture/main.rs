@@ -581,6 +581,43 @@ impl Drop for SmallDisk {
 }
 
 #[test]
+fn a_disk_that_fills_between_writes_stops_the_run_at_the_next_timed_flush() {
+    // A node that sends slowly never fills the trace's buffer: the disk's refusal is met by
+    // the timed flush (every 50 ms), not by a write, and must stop the run just the same.
+    let sb = Sandbox::new();
+    let bin = prog(&sb, "trickle");
+    let Some(disk) = SmallDisk::mount(sb.join("small"), "64k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    // leave two pages (8 KiB) free: room for the header and a few dozen events
+    std::fs::write(disk.0.join("filler"), vec![0u8; 56 * 1024]).expect("fill the small disk");
+    let trace = disk.0.join("t.jsonl");
+    let marker = sb.join("trickle-finished");
+    let args = vec![
+        "run".to_string(),
+        "--trace".into(),
+        trace.display().to_string(),
+        "-q".into(),
+        "--".into(),
+        bin.display().to_string(),
+        "200".into(),
+        marker.display().to_string(),
+    ];
+    let run = sb.bop("trickle", &args, Some(trace.clone()));
+    let diag = run.diag();
+    assert_eq!(run.code(), Some(2), "a lost trace fails the run\n{diag}");
+    assert!(run.stderr.contains("No space left on device"), "{diag}");
+    assert!(
+        !marker.exists(),
+        "bop stopped the node when the trace was lost; it did not run its 4 s to the end\n{diag}"
+    );
+    let t = bop_trace::read_file(&trace).expect("the part written is readable");
+    assert!(t.header.is_some(), "{diag}");
+    assert!(sandbox_processes(&sb).is_empty(), "{diag}");
+}
+
+#[test]
 fn a_full_disk_stops_the_run_with_a_clear_error() {
     let sb = Sandbox::new();
     let bin = prog(&sb, "churn_threads");

@@ -595,8 +595,8 @@ fn cmd_run(args: RunArgs) -> i32 {
         Err(e) => return usage_error(e.0),
     };
     print_outcome(&outcome);
-    if outcome.exit_code == 2 {
-        // a start-up error: say it where errors go, too
+    if outcome.exit_code == 2 && outcome.trace_error.is_none() {
+        // a start-up error: say it where errors go, too (a trace error print_outcome has said)
         if let Some(r) = &outcome.footer.reason {
             eprintln!("bop: error: {r}");
         }

@@ -380,13 +380,33 @@ impl Runner<'_> {
             return;
         }
         if let Err(e) = self.writer.write(&rec) {
-            let msg = format!(
-                "writing the trace {} failed: {e}",
-                self.opts.trace.display()
-            );
-            self.trace_error = Some(msg.clone());
-            self.begin_stop(Reason::TraceFailed(msg));
+            self.trace_failed(&e);
         }
+    }
+
+    /// When the buffered records are due on disk; never, once the trace is lost (a refused
+    /// flush stays refused, and retrying it would only spin).
+    fn flush_deadline(&self) -> Option<Instant> {
+        self.trace_error
+            .is_none()
+            .then(|| self.writer.flush_deadline())
+            .flatten()
+    }
+
+    /// Keeps the first failure to write the trace (a full disk, a removed directory) and stops
+    /// the run for it: a run whose trace is lost would only go on leaving nothing behind. Every
+    /// write and flush reports here, so a failure met by a timed flush stops the run as surely
+    /// as one met by a write.
+    fn trace_failed(&mut self, e: &std::io::Error) {
+        if self.trace_error.is_some() {
+            return;
+        }
+        let msg = format!(
+            "writing the trace {} failed: {e}",
+            self.opts.trace.display()
+        );
+        self.trace_error = Some(msg.clone());
+        self.begin_stop(Reason::TraceFailed(msg));
     }
 
     /// Hands an event of thread `tid` of node `node` to the graph, and writes what it releases.
@@ -743,12 +763,14 @@ impl Runner<'_> {
                 self.begin_stop(Reason::Hang(running));
                 continue;
             }
-            if self.writer.flush_deadline().is_some_and(|d| d <= now) || self.graph.held() > 0 {
+            if self.flush_deadline().is_some_and(|d| d <= now) || self.graph.held() > 0 {
                 let released = self.graph.tick(self.ts());
                 self.write_events(released);
             }
-            if let Err(e) = self.writer.flush_if_due_at(now) {
-                self.trace_error = Some(format!("writing the trace failed: {e}"));
+            if self.trace_error.is_none() {
+                if let Err(e) = self.writer.flush_if_due_at(now) {
+                    self.trace_failed(&e);
+                }
             }
             let mut deadline = match &self.stopping {
                 Some((_, kill_at)) if !self.killed => *kill_at,
@@ -761,7 +783,7 @@ impl Runner<'_> {
             let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
             for d in [
                 start_wait,
-                self.writer.flush_deadline(),
+                self.flush_deadline(),
                 hold_tick,
                 self.fault_deadline(),
             ]
@@ -1401,9 +1423,13 @@ impl Runner<'_> {
         self.write_events(released);
         // the check may read the trace (BOP_TRACE): everything but the footer is in it
         if let Err(e) = self.writer.flush() {
-            self.trace_error
-                .get_or_insert(format!("writing the trace failed: {e}"));
+            self.trace_failed(&e);
         }
+        // a trace lost before the end fails the run, whatever else ended it
+        let reason = match &self.trace_error {
+            Some(msg) => Reason::TraceFailed(msg.clone()),
+            None => reason,
+        };
         let mut check_status = None;
         let attached = self.opts.attach.is_some();
         let (verdict, why, code) = match &reason {
@@ -1496,8 +1522,7 @@ impl Runner<'_> {
         };
         self.write(Record::Footer(footer.clone()));
         if let Err(e) = self.writer.flush() {
-            self.trace_error
-                .get_or_insert(format!("writing the trace failed: {e}"));
+            self.trace_failed(&e);
         }
         let follow = self.follower.as_ref().map(|f| match &f.departure {
             Some(d) => format!("{d}"),
@@ -1511,7 +1536,8 @@ impl Runner<'_> {
         });
         Outcome {
             footer,
-            exit_code: code,
+            // the footer's own write failing loses the verdict the file would have held
+            exit_code: if self.trace_error.is_some() { 2 } else { code },
             trace: self.opts.trace.clone(),
             logs,
             trace_error: self.trace_error,

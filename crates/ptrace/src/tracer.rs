@@ -297,7 +297,8 @@ impl Tracer {
     /// Waits for the next event, until `deadline` if given.
     ///
     /// One blocking `wait4` per stop; a watcher thread ([`crate::waker`]) ends the wait at the
-    /// deadline or on SIGINT, SIGTERM or SIGHUP.
+    /// deadline or on SIGINT, SIGTERM or SIGHUP. With the deadline already passed it polls:
+    /// a stop that is waiting is returned before [`Event::Timeout`].
     pub fn next_event(&mut self, deadline: Option<Instant>) -> Event {
         loop {
             if let Some(e) = self.queue.pop_front() {
@@ -307,14 +308,22 @@ impl Tracer {
             if let Some(sig) = waker.take_signal() {
                 return Event::Interrupted { sig };
             }
-            if deadline.is_some_and(|d| d <= Instant::now()) {
+            // A deadline already passed still takes the stops that are waiting (a poll, not a
+            // wait): a caller whose deadline stays in the past must not starve the tracees.
+            let passed = deadline.is_some_and(|d| d <= Instant::now());
+            let mut flags = libc::__WALL;
+            if passed {
+                flags |= libc::WNOHANG;
+            } else {
+                waker.arm(deadline);
+            }
+            let mut st = 0;
+            // SAFETY: a wait4 for any child of any thread of bop: the tracees and the
+            // watcher's wake children.
+            let pid = unsafe { libc::waitpid(-1, &mut st, flags) };
+            if pid == 0 || (pid < 0 && passed) {
                 return Event::Timeout;
             }
-            waker.arm(deadline);
-            let mut st = 0;
-            // SAFETY: a blocking wait4 for any child of any thread of bop: the tracees and the
-            // watcher's wake children.
-            let pid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL) };
             if pid > 0 {
                 match waker.reaped(pid) {
                     Some(Wake::Signal(sig)) => return Event::Interrupted { sig },

@@ -119,3 +119,38 @@ fn a_failed_call_returns_the_injected_errno() {
         "echo saw EIO and the shell exited 9"
     );
 }
+
+#[test]
+fn a_deadline_already_passed_still_returns_the_waiting_stops() {
+    // A caller whose deadline stays in the past (bop's run loop once, with a flush the disk
+    // kept refusing) must still see the tracee's stops, or the tracee waits forever.
+    block_signals();
+    let mut t = Tracer::new();
+    let pid = t
+        .spawn(&spec(&["/bin/sh", "-c", "echo a; echo b; exit 4"]))
+        .expect("spawn");
+    let past = std::time::Instant::now();
+    let (mut events, mut timeouts, mut root_exit) = (0, 0, None);
+    while root_exit.is_none() {
+        match t.next_event(Some(past)) {
+            Event::Timeout => {
+                timeouts += 1;
+                assert!(timeouts < 1_000_000, "the stops never came ({events} seen)");
+            }
+            Event::SyscallEntry { tid, .. }
+            | Event::SyscallExit { tid, .. }
+            | Event::Exec { tid, .. }
+            | Event::Signal { tid, .. }
+            | Event::Exiting { tid, .. } => {
+                events += 1;
+                t.resume(tid, Action::Continue)
+            }
+            Event::NewTask { parent, .. } => t.resume(parent, Action::Continue),
+            Event::Exited { tid, exit, .. } if tid == pid => root_exit = Some(exit),
+            Event::Exited { .. } => {}
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(root_exit, Some(Exit::Code(4)));
+    assert!(events > 0);
+}
