@@ -175,6 +175,47 @@ struct Class {
     /// The recorded trace.
     path: PathBuf,
     threads: HashMap<ThreadKey, Vec<String>>,
+    /// Its calls and process exits, in trace order, for checking fault-rule anchors.
+    calls: Vec<Call>,
+}
+
+/// A recorded call (or process exit), as a fault trigger would have seen it.
+struct Call {
+    node: String,
+    /// The generic operation (`exit` for a process's end).
+    op: String,
+    syscall: String,
+    /// The node at the other end, as the run had shown it then.
+    peer: String,
+    /// It succeeded (a receive: it returned bytes).
+    ok: bool,
+}
+
+impl Call {
+    fn of(e: &Event, a: &Abstractor) -> Option<Call> {
+        let (op, ok) = match &*e.kind {
+            // the process's end: its main thread's exit event
+            "exit" if e.tid == e.pid => ("exit".to_string(), true),
+            "syscall" => {
+                let op = e.op.as_deref().unwrap_or("").to_string();
+                let ok = match e.errno.as_deref() {
+                    None => op != "recv" || e.bytes != Some(0),
+                    // a connect that went on in the background counts as one that succeeded
+                    Some("EINPROGRESS") => op == "connect",
+                    Some(_) => false,
+                };
+                (op, ok)
+            }
+            _ => return None,
+        };
+        Some(Call {
+            node: e.node.to_string(),
+            syscall: e.syscall.as_deref().unwrap_or(&op).to_string(),
+            op,
+            peer: a.peer(e),
+            ok,
+        })
+    }
 }
 
 /// Where the live run fell off every recorded class.
@@ -282,10 +323,12 @@ impl Follower {
                 .map_err(|e| format!("--follow: cannot read {}: {e}", p.display()))?;
             let mut a = Abstractor::default();
             let mut threads: HashMap<ThreadKey, Vec<String>> = HashMap::default();
+            let mut calls = Vec::new();
             for e in &t.events {
                 if let Some((th, sym)) = a.push(e) {
                     threads.entry(a.thread(th).clone()).or_default().push(sym);
                 }
+                calls.extend(Call::of(e, &a));
             }
             let name = p
                 .file_name()
@@ -295,6 +338,7 @@ impl Follower {
                 name,
                 path: p,
                 threads,
+                calls,
             });
         }
         let alive = vec![true; classes.len()];
@@ -348,33 +392,29 @@ impl Follower {
             })
     }
 
-    /// Checks that class `k`'s recorded run has the event `pat` (its node's `#N`th matching
-    /// successful call), so that a rule anchored there can fire at all.
-    pub fn check_anchor(&self, k: usize, pat: &bop_faults::EventPat) -> Result<(), String> {
+    /// Checks that class `k`'s recorded run has the event `pat` (its node's `#N`th call that
+    /// an `at` trigger, if `at`, or an `after` trigger would count), so that a rule anchored
+    /// there can fire at all.
+    pub fn check_anchor(
+        &self,
+        k: usize,
+        pat: &bop_faults::EventPat,
+        at: bool,
+    ) -> Result<(), String> {
         let c = &self.classes[k];
-        let t = bop_trace::read_file(&c.path)
-            .map_err(|e| format!("cannot read {}: {e}", c.path.display()))?;
-        let mut a = Abstractor::default();
         let mut seen = 0u64;
-        for e in &t.events {
-            a.push(e);
-            if *e.node != *pat.node {
-                continue;
-            }
-            let op = e.op.as_deref().unwrap_or("");
-            let hit = if pat.op == "exit" {
-                e.kind == "exit"
-            } else {
-                e.kind == "syscall"
-                    && (op == pat.op || e.syscall.as_deref() == Some(pat.op.as_str()))
-                    && match e.errno.as_deref() {
-                        None => op != "recv" || e.bytes != Some(0),
-                        Some("EINPROGRESS") => op == "connect",
-                        Some(_) => false,
-                    }
-                    && pat.peer.as_deref().is_none_or(|p| a.peer(e) == p)
+        for call in &c.calls {
+            let step = bop_faults::Step {
+                node: &call.node,
+                op: &call.op,
+                syscall: &call.syscall,
+                peer: Some(&call.peer),
+                ..Default::default()
             };
-            if hit {
+            let counts = call.op == "exit"
+                || bop_faults::counted(at, &call.op) == bop_faults::Counted::Entry
+                || call.ok;
+            if counts && pat.matches(&step) {
                 seen += 1;
                 if seen == pat.nth.unwrap_or(1) {
                     return Ok(());

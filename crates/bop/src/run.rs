@@ -228,12 +228,13 @@ fn anchor_rules(
         let k = f
             .class_index(class)
             .map_err(|e| StartError(format!("in the fault rule `{text}`: {e}")))?;
-        if let Some(
-            bop_faults::Trigger::At(bop_faults::When::Event(p))
-            | bop_faults::Trigger::After(bop_faults::When::Event(p)),
-        ) = &rule.trigger
-        {
-            f.check_anchor(k, p)
+        let anchor = match &rule.trigger {
+            Some(bop_faults::Trigger::At(bop_faults::When::Event(p))) => Some((p, true)),
+            Some(bop_faults::Trigger::After(bop_faults::When::Event(p))) => Some((p, false)),
+            _ => None,
+        };
+        if let Some((p, at)) = anchor {
+            f.check_anchor(k, p, at)
                 .map_err(|e| StartError(format!("in the fault rule `{text}`: {e}")))?;
         }
         anchors[k].push(i);
@@ -979,6 +980,13 @@ impl Runner<'_> {
                     self.emit(node, tgid, tid, e);
                     if tid == tgid && self.nodes[node].root == Some(tid) {
                         self.nodes[node].exit = Some(exit);
+                        // `NODE.exit` triggers; their faults go on the nodes they act on
+                        if self.has_faults {
+                            let (fired, effects) =
+                                self.faults.node_exited(self.node_names[node], self.ts());
+                            self.record_fired(0, &fired, None);
+                            self.apply_effects(effects);
+                        }
                     }
                 }
                 let released = self.graph.thread_gone(tid);

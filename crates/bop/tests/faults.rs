@@ -1485,3 +1485,76 @@ fn crashing_a_node_that_creates_threads_never_wedges_bop() {
         assert_eq!(fault_events(&t, "crash").len(), 1, "{diag}");
     }
 }
+
+#[test]
+fn a_crash_after_another_nodes_exit_fires_when_that_process_ends() {
+    // docs/faults.md: `exit` is "the node's process exits"; `after first.exit` once
+    // never fired at all
+    let sb = Sandbox::new();
+    let toml = "[[node]]\nname = \"first\"\ncmd = \"sleep 0.2\"\n\n\
+                [[node]]\nname = \"second\"\ncmd = \"sleep 60\"\n\n[run]\ntimeout = \"30s\"\n";
+    for (label, rule, fires) in [
+        ("exit_once", "crash second after first.exit", true),
+        ("exit_at", "crash second at first.exit", true),
+        // the process exits once: a second exit never comes, and the run hangs
+        ("exit_twice", "crash second after first.exit#2", false),
+    ] {
+        let extra = vec![
+            "--fault".to_string(),
+            rule.to_string(),
+            "--timeout".into(),
+            "3s".into(),
+        ];
+        let run = sb.run_cluster_with(label, toml, &extra);
+        let diag = run.diag();
+        let f = run.footer();
+        let r = f.faults.iter().find(|r| r.rule == rule);
+        let second = node_outcome(&f, "second");
+        if fires {
+            run.expect_code(0);
+            assert_eq!(r.map(|r| r.fired), Some(1), "{rule}\n{diag}");
+            assert_eq!(second.signal.as_deref(), Some("SIGKILL"), "{rule}\n{diag}");
+            assert!(
+                !second.stopped_by_bop,
+                "the fault, not the run's end\n{diag}"
+            );
+            let t = run.trace();
+            let crash = events_of(&t, "second")
+                .position(|e| e.kind == "fault" && e.op.as_deref() == Some("crash"));
+            assert!(crash.is_some(), "the crash is on second's lane\n{diag}");
+        } else {
+            assert_eq!(f.verdict, "hang", "{rule}\n{diag}");
+            assert_eq!(r.map(|r| r.fired), Some(0), "{rule}\n{diag}");
+        }
+    }
+    // a restarted node's process counts again: crashed (exit 1), restarted, ends (exit 2)
+    let toml = toml.replace(
+        "cmd = \"sleep 0.2\"",
+        "cmd = \"sleep 0.5\"\ncrashable = true",
+    );
+    let rules = [
+        "crash first at 100ms",
+        "restart first after 200ms",
+        "crash second after first.exit#2",
+    ];
+    let extra: Vec<String> = rules
+        .iter()
+        .flat_map(|r| ["--fault".to_string(), r.to_string()])
+        .collect();
+    let run = sb.run_cluster_with("exit_restarted", &toml, &extra);
+    let diag = run.diag();
+    run.expect_code(0);
+    let f = run.footer();
+    assert!(
+        f.faults.iter().all(|r| r.fired == 1),
+        "{:?}\n{diag}",
+        f.faults
+    );
+    assert_eq!(node_outcome(&f, "first").pids.len(), 2, "{diag}");
+    assert_eq!(node_outcome(&f, "first").exit, Some(0), "{diag}");
+    assert_eq!(
+        node_outcome(&f, "second").signal.as_deref(),
+        Some("SIGKILL"),
+        "{diag}"
+    );
+}

@@ -131,6 +131,17 @@ pub struct EventPat {
     pub nth: Option<u64>,
 }
 
+impl EventPat {
+    /// Whether the call `s` is one this pattern names: the node, the operation (generic, or
+    /// the syscall's own name) and, if given, the peer. Which of the matching calls count
+    /// toward `#N`, and at which stop, is [`crate::counted`]'s.
+    pub fn matches(&self, s: &crate::Step) -> bool {
+        self.node == s.node
+            && (self.op == s.op || self.op == s.syscall)
+            && self.peer.as_deref().is_none_or(|peer| Some(peer) == s.peer)
+    }
+}
+
 impl Rule {
     /// Every node the rule names (groups, links, the node acted on, the events' nodes and
     /// peers), each once, in the order they are written.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::Duration;
 
-use crate::ast::{Action, EventPat, Link, Rule, Trigger, When};
+use crate::ast::{Action, Link, Rule, Trigger, When};
 
 /// How long a connect across a partition waits before failing with ETIMEDOUT.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(1);
@@ -125,10 +125,28 @@ fn link_matches(l: &Link, from: &str, to: &str) -> bool {
     (l.from == from && l.to == to) || (l.both && l.from == to && l.to == from)
 }
 
-fn pat_matches(p: &EventPat, s: &Step) -> bool {
-    p.node == s.node
-        && (p.op == s.op || p.op == s.syscall)
-        && p.peer.as_deref().is_none_or(|peer| Some(peer) == s.peer)
+/// At which stop of a call a trigger counts it toward its `#N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// At its entry, every attempt, whatever it returns.
+    Entry,
+    /// At its exit, and only if it succeeded (a receive: if it returned bytes).
+    Exit,
+}
+
+/// When a call whose generic operation is `op` counts toward an `at` (`at` = true) or an
+/// `after` trigger. An `at` trigger takes the event's place, so it judges a call at its entry,
+/// before the call happens; but a receive or an accept at its exit, where its peer and its
+/// success are known. An `after` trigger waits for the call to succeed, except after a send,
+/// which takes effect as the message leaves, so that nothing the peer does in answer can get
+/// ahead of it. The engine counts by this, and so does `bop run --follow`'s check that a
+/// recorded class has a rule's anchor at all.
+pub fn counted(at: bool, op: &str) -> Counted {
+    match (at, op) {
+        (true, "recv" | "accept") => Counted::Exit,
+        (true, _) | (false, "send") => Counted::Entry,
+        (false, _) => Counted::Exit,
+    }
 }
 
 /// A reproducible coin: the same seed, rule and message number always give the same answer.
@@ -363,6 +381,35 @@ impl Engine {
         }
     }
 
+    /// A node's process ended (`NODE.exit`), by itself or killed, at `now`: starts the rules
+    /// triggered `at` or `after` its `#N`th exit, and returns their injections and effects.
+    /// (`at` and `after` mean the same here: an exit cannot be prevented, only followed.)
+    pub fn node_exited(&mut self, node: &str, now: u64) -> (Vec<Fired>, Vec<Effect>) {
+        let (mut fired, mut effects) = (Vec::new(), Vec::new());
+        for i in 0..self.rules.len() {
+            let st = &self.rules[i];
+            if st.done || st.since.is_some() {
+                continue;
+            }
+            let (Some(Trigger::At(When::Event(p))) | Some(Trigger::After(When::Event(p)))) =
+                &st.rule.trigger
+            else {
+                continue;
+            };
+            if p.op != "exit" || p.node != node {
+                continue;
+            }
+            let want = p.nth.unwrap_or(1);
+            self.rules[i].seen += 1;
+            if self.rules[i].seen == want {
+                let (e, f) = self.start(i, now, Some(node));
+                effects.extend(e);
+                fired.extend(f);
+            }
+        }
+        (fired, effects)
+    }
+
     /// Marks connections reset: every later call on them fails (ECONNRESET / EPIPE).
     pub fn mark_reset(&mut self, conns: impl IntoIterator<Item = String>) {
         for c in conns {
@@ -384,7 +431,7 @@ impl Engine {
         // injections and effects wait for the call to complete ([`Engine::take_armed`]).
         let goes = matches!(&d, Decision::Continue)
             || matches!(&d, Decision::Hold(_, then) if **then == Decision::Continue);
-        if goes && s.op == "send" {
+        if goes && counted(false, s.op) == Counted::Entry {
             for i in 0..self.rules.len() {
                 let st = &self.rules[i];
                 if st.done || st.since.is_some() {
@@ -393,7 +440,7 @@ impl Engine {
                 let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
                     continue;
                 };
-                if p.op != "send" || !pat_matches(p, s) {
+                if !p.matches(s) {
                     continue;
                 }
                 let want = p.nth.unwrap_or(1);
@@ -446,7 +493,7 @@ impl Engine {
         }
         // `at` triggers: the fault takes the place of the event (recv and accept are judged at
         // their exit, where their peer and success are known)
-        if !matches!(s.op, "recv" | "accept") {
+        if counted(true, s.op) == Counted::Entry {
             if let Some((d, f)) = self.at_trigger(s) {
                 fired.extend(f);
                 return (d, fired);
@@ -458,7 +505,7 @@ impl Engine {
                 continue;
             }
             if let Action::Fail { event, errno } = &self.rules[i].rule.action {
-                if pat_matches(event, s) {
+                if event.matches(s) {
                     let errno = *errno;
                     let hit = match event.nth {
                         None => true,
@@ -586,7 +633,7 @@ impl Engine {
             let Some(Trigger::At(When::Event(p))) = &st.rule.trigger else {
                 continue;
             };
-            if !pat_matches(p, s) {
+            if !p.matches(s) {
                 continue;
             }
             let want = p.nth.unwrap_or(1);
@@ -625,7 +672,9 @@ impl Engine {
                 decision = Decision::Fail(if s.op == "send" { EPIPE } else { ECONNRESET });
             }
         }
-        if s.ok == Some(true) && matches!(s.op, "recv" | "accept") && decision == Decision::Continue
+        if s.ok == Some(true)
+            && counted(true, s.op) == Counted::Exit
+            && decision == Decision::Continue
         {
             if let Some((d, f)) = self.at_trigger(s) {
                 fired.extend(f);
@@ -633,7 +682,7 @@ impl Engine {
                 return (d, fired, effects);
             }
         }
-        if s.ok == Some(true) {
+        if s.ok == Some(true) && counted(false, s.op) == Counted::Exit {
             for i in 0..self.rules.len() {
                 let st = &self.rules[i];
                 if st.done || st.since.is_some() {
@@ -642,8 +691,7 @@ impl Engine {
                 let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
                     continue;
                 };
-                // sends are counted at their entry (see `entry`)
-                if p.op == "send" || !pat_matches(p, s) {
+                if !p.matches(s) {
                     continue;
                 }
                 let want = p.nth.unwrap_or(1);
@@ -673,6 +721,7 @@ const ETIMEDOUT: i32 = 110;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EventPat;
 
     /// An engine whose untriggered rules are in force (the run loop ticks at its start).
     fn started(rules: Vec<Rule>) -> Engine {
@@ -708,6 +757,75 @@ mod tests {
             len: Some(8),
             ..Step::default()
         }
+    }
+
+    #[test]
+    fn a_nodes_second_exit_crashes_another_and_its_first_does_not() {
+        let mut e = started(vec![Rule {
+            class: None,
+            action: Action::Crash {
+                node: "client".into(),
+            },
+            trigger: Some(Trigger::After(When::Event(ev(
+                "server",
+                "exit",
+                None,
+                Some(2),
+            )))),
+        }]);
+        let (fired, effects) = e.node_exited("client", 10);
+        assert!(
+            fired.is_empty() && effects.is_empty(),
+            "another node's exit"
+        );
+        let (fired, effects) = e.node_exited("server", 20);
+        assert!(fired.is_empty() && effects.is_empty(), "the first exit");
+        let (fired, effects) = e.node_exited("server", 30);
+        assert_eq!(effects, vec![Effect::Crash("client".into())]);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].what, "crash");
+        assert!(
+            e.node_exited("server", 40).0.is_empty(),
+            "a crash fires once"
+        );
+    }
+
+    #[test]
+    fn a_trigger_named_by_the_syscall_counts_where_the_generic_one_does() {
+        // `after relay.sendto(server)` takes effect as the message leaves, like `.send(…)`
+        let mut e = started(vec![Rule {
+            class: None,
+            action: Action::Crash {
+                node: "server".into(),
+            },
+            trigger: Some(Trigger::After(When::Event(ev(
+                "relay",
+                "sendto",
+                Some("server"),
+                None,
+            )))),
+        }]);
+        let s = step("relay", "send", "server", "c1");
+        assert_eq!(e.entry(&s).0, Decision::Continue);
+        let (fired, effects) = e.take_armed();
+        assert_eq!(fired.len(), 1, "armed at the send's entry");
+        assert_eq!(effects, vec![Effect::Crash("server".into())]);
+        let done = Step {
+            ok: Some(true),
+            ..s.clone()
+        };
+        assert!(e.exit(&done).1.is_empty(), "not counted again at its exit");
+    }
+
+    #[test]
+    fn where_each_trigger_counts_its_calls() {
+        assert_eq!(counted(true, "connect"), Counted::Entry);
+        assert_eq!(counted(true, "send"), Counted::Entry);
+        assert_eq!(counted(true, "recv"), Counted::Exit);
+        assert_eq!(counted(true, "accept"), Counted::Exit);
+        assert_eq!(counted(false, "send"), Counted::Entry);
+        assert_eq!(counted(false, "recv"), Counted::Exit);
+        assert_eq!(counted(false, "connect"), Counted::Exit);
     }
 
     #[test]
