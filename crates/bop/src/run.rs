@@ -1053,6 +1053,8 @@ impl Runner<'_> {
                 // their effect does not depend on the result: record at entry, save a stop
                 let sc = decode(nr, args, None, &mut TraceeMemory { tid });
                 self.syscall(tid, &sc, None);
+                // and what an `after NODE.close` armed at this entry is done now
+                self.run_deferred(tid);
                 self.tracer.resume(tid, Action::Continue);
             }
             libc::SYS_io_uring_setup => {
@@ -1158,7 +1160,12 @@ impl Runner<'_> {
         let Some(node) = self.node_of(tid) else {
             return (Decision::Continue, Vec::new(), Vec::new());
         };
-        let info = inject::describe(&self.model, &self.node_names, node, sc, applied, None);
+        let mut info = inject::describe(&self.model, &self.node_names, node, sc, applied, None);
+        if info.op == "accept" && info.ok == Some(true) && info.peer.is_none() {
+            // the client's connect may not have returned yet: read its socket's address now
+            self.model.learn_connecting(&mut self.probe);
+            info = inject::describe(&self.model, &self.node_names, node, sc, applied, None);
+        }
         self.faults.exit(&info.step(self.ts()))
     }
 

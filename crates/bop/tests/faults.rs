@@ -1558,3 +1558,43 @@ fn a_crash_after_another_nodes_exit_fires_when_that_process_ends() {
         "{diag}"
     );
 }
+
+#[test]
+fn every_trigger_fires_at_and_after_every_kind_of_event() {
+    // Each kind of event the fault language can trigger on, `at` and `after` it, on the
+    // chain client -> relay -> server; a 1 ms pause of the server is all each rule does, so
+    // that none keeps another from its event. (`accept` with a peer once never fired: the
+    // accept returned before the client's connect did, and the client's address named no
+    // one; `after NODE.close` never fired: bop does not stop a close at its exit.)
+    let events = [
+        "client.connect(relay)",
+        "relay.accept(client)",
+        "relay.connect(server)",
+        "server.accept(relay)",
+        "client.send(relay)",
+        "relay.recv(client)",
+        "relay.send(server)",
+        "server.recv(relay)",
+        "server.send(relay)",
+        "client.recv(relay)",
+        "client.close",
+        "client.exit",
+    ];
+    let rules: Vec<String> = ["at", "after"]
+        .iter()
+        .flat_map(|w| {
+            events
+                .iter()
+                .map(move |e| format!("pause server for 1ms {w} {e}"))
+        })
+        .collect();
+    let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let c = run_chain("every_trigger", "", &refs);
+    c.run.expect_code(0);
+    let never: Vec<&str> = refs.iter().copied().filter(|r| c.fired(r) != 1).collect();
+    assert!(
+        never.is_empty(),
+        "not fired exactly once: {never:?}\n{}",
+        c.diag
+    );
+}

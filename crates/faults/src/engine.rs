@@ -139,12 +139,13 @@ pub enum Counted {
 /// before the call happens; but a receive or an accept at its exit, where its peer and its
 /// success are known. An `after` trigger waits for the call to succeed, except after a send,
 /// which takes effect as the message leaves, so that nothing the peer does in answer can get
-/// ahead of it. The engine counts by this, and so does `bop run --follow`'s check that a
-/// recorded class has a rule's anchor at all.
+/// ahead of it, and after a close, whose effect does not hang on its result (bop does not stop
+/// a close's thread at its exit). The engine counts by this, and so does `bop run --follow`'s
+/// check that a recorded class has a rule's anchor at all.
 pub fn counted(at: bool, op: &str) -> Counted {
     match (at, op) {
         (true, "recv" | "accept") => Counted::Exit,
-        (true, _) | (false, "send") => Counted::Entry,
+        (true, _) | (false, "send" | "close") => Counted::Entry,
         (false, _) => Counted::Exit,
     }
 }
@@ -426,9 +427,10 @@ impl Engine {
     /// A thread is at the entry of a traced call.
     pub fn entry(&mut self, s: &Step) -> (Decision, Vec<Fired>) {
         let (d, fired) = self.entry_decide(s);
-        // `after X.send(Y)#N`: the rule takes effect as the message leaves, so that nothing
-        // the peer does in answer can get ahead of it; the message itself goes through. Its
-        // injections and effects wait for the call to complete ([`Engine::take_armed`]).
+        // `after X.send(Y)#N` (and `after X.close`, see [`counted`]): the rule takes effect
+        // as the message leaves, so that nothing the peer does in answer can get ahead of it;
+        // the message itself goes through. Its injections and effects wait for the call to
+        // complete ([`Engine::take_armed`]).
         let goes = matches!(&d, Decision::Continue)
             || matches!(&d, Decision::Hold(_, then) if **then == Decision::Continue);
         if goes && counted(false, s.op) == Counted::Entry {
@@ -623,8 +625,11 @@ impl Engine {
         }
     }
 
-    /// An `at EVENT` trigger matching `s`: the action replaces the event.
+    /// The `at EVENT` triggers matching `s`: their actions replace the event. Every rule at
+    /// this event counts it and fires at its `#N` (`crash a at a.recv#1` and `crash b at
+    /// a.recv#1` both fire); `None` when none fired.
     fn at_trigger(&mut self, s: &Step) -> Option<(Decision, Vec<Fired>)> {
+        let mut out: Option<(Decision, Vec<Fired>)> = None;
         for i in 0..self.rules.len() {
             let st = &self.rules[i];
             if st.done || st.since.is_some() {
@@ -646,19 +651,18 @@ impl Engine {
             let own_crash = effects
                 .iter()
                 .any(|e| matches!(e, Effect::Crash(n) if n == s.node));
-            let d = if own_crash {
-                Decision::Crash
-            } else {
-                Decision::Continue
-            };
             self.pending.extend(
                 effects
                     .into_iter()
                     .filter(|e| !matches!(e, Effect::Crash(n) if n == s.node)),
             );
-            return Some((d, fired));
+            let (d, all) = out.get_or_insert_with(|| (Decision::Continue, Vec::new()));
+            all.extend(fired);
+            if own_crash {
+                *d = Decision::Crash;
+            }
         }
-        None
+        out
     }
 
     /// A traced call returned. Returns the thread's decision (a crash `at` a receive or an
@@ -679,7 +683,11 @@ impl Engine {
             if let Some((d, f)) = self.at_trigger(s) {
                 fired.extend(f);
                 effects.extend(std::mem::take(&mut self.pending));
-                return (d, fired, effects);
+                if d != Decision::Continue {
+                    // the node dies at the event: it did not happen, nothing follows it
+                    return (d, fired, effects);
+                }
+                // it happened: the rules `after` it count it too
             }
         }
         if s.ok == Some(true) && counted(false, s.op) == Counted::Exit {
@@ -818,12 +826,57 @@ mod tests {
     }
 
     #[test]
+    fn every_rule_at_one_event_fires_and_those_after_it_count_it() {
+        let crash = |n: &str| Action::Crash { node: n.into() };
+        let at = |nth| Some(Trigger::At(When::Event(ev("a", "recv", None, Some(nth)))));
+        let after = |nth| {
+            Some(Trigger::After(When::Event(ev(
+                "a",
+                "recv",
+                None,
+                Some(nth),
+            ))))
+        };
+        let mut e = started(vec![
+            Rule {
+                class: None,
+                action: crash("b"),
+                trigger: at(1),
+            },
+            Rule {
+                class: None,
+                action: crash("c"),
+                trigger: at(1),
+            },
+            Rule {
+                class: None,
+                action: crash("d"),
+                trigger: after(2),
+            },
+        ]);
+        let recv = Step {
+            ok: Some(true),
+            ..step("a", "recv", "x", "c1")
+        };
+        let (d, fired, effects) = e.exit(&recv);
+        assert_eq!(d, Decision::Continue);
+        assert_eq!(fired.len(), 2, "both rules at the first receive: {fired:?}");
+        assert!(effects.contains(&Effect::Crash("b".into())), "{effects:?}");
+        assert!(effects.contains(&Effect::Crash("c".into())), "{effects:?}");
+        // the `after` rule counted the first receive too: the second is its #2
+        let (_, fired, effects) = e.exit(&recv);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(effects, vec![Effect::Crash("d".into())]);
+    }
+
+    #[test]
     fn where_each_trigger_counts_its_calls() {
         assert_eq!(counted(true, "connect"), Counted::Entry);
         assert_eq!(counted(true, "send"), Counted::Entry);
         assert_eq!(counted(true, "recv"), Counted::Exit);
         assert_eq!(counted(true, "accept"), Counted::Exit);
         assert_eq!(counted(false, "send"), Counted::Entry);
+        assert_eq!(counted(false, "close"), Counted::Entry);
         assert_eq!(counted(false, "recv"), Counted::Exit);
         assert_eq!(counted(false, "connect"), Counted::Exit);
     }

@@ -4,7 +4,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use bop_syscalls::{Call, SockAddr, Syscall};
 
-use crate::fds::{FdTable, Object, Slot, Socket};
+use crate::fds::{Family, FdTable, Object, Slot, SockType, Socket};
 
 /// `MSG_CMSG_CLOEXEC`: received fds are close-on-exec.
 const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
@@ -152,6 +152,29 @@ impl Model {
             }
         }
         None
+    }
+
+    /// Re-reads the addresses of the traced TCP sockets not known to be connected yet (a
+    /// connect under way): an accept can return before its client's connect does, and until
+    /// the client's socket is read again its ephemeral address names no one. Called when an
+    /// accepted connection's peer is unknown; cheap, as few sockets are ever in that state.
+    pub fn learn_connecting(&mut self, probe: &mut dyn Probe) {
+        let ids: Vec<u64> = self
+            .sockets
+            .values()
+            .filter(|s| {
+                s.ty == SockType::Stream
+                    && matches!(s.family, Family::Inet | Family::Inet6)
+                    && s.peer.is_none()
+                    && !s.listening
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in ids {
+            if let Some(&(pid, fd)) = self.holders(id).first() {
+                self.learn(pid, fd, probe);
+            }
+        }
     }
 
     /// Where socket `id` is open: (process, fd) pairs.
