@@ -580,31 +580,48 @@ impl Drop for SmallDisk {
     }
 }
 
+/// `bop run --trace DISK/t.jsonl -q -- ARGV` with the trace on a 64 KiB tmpfs of which `fill`
+/// bytes are taken already; `None` where no tmpfs can be mounted (it needs root).
+fn run_on_a_small_disk(
+    sb: &Sandbox,
+    label: &str,
+    fill: usize,
+    argv: &[String],
+) -> Option<(BopRun, PathBuf, SmallDisk)> {
+    let disk = SmallDisk::mount(sb.join("small"), "64k")?;
+    if fill > 0 {
+        std::fs::write(disk.0.join("filler"), vec![0u8; fill]).expect("fill the small disk");
+    }
+    let trace = disk.0.join("t.jsonl");
+    let mut args = vec![
+        "run".to_string(),
+        "--trace".into(),
+        trace.display().to_string(),
+        "-q".into(),
+        "--".into(),
+    ];
+    args.extend(argv.iter().cloned());
+    let run = sb.bop(label, &args, Some(trace.clone()));
+    Some((run, trace, disk))
+}
+
 #[test]
 fn a_disk_that_fills_between_writes_stops_the_run_at_the_next_timed_flush() {
     // A node that sends slowly never fills the trace's buffer: the disk's refusal is met by
     // the timed flush (every 50 ms), not by a write, and must stop the run just the same.
     let sb = Sandbox::new();
     let bin = prog(&sb, "trickle");
-    let Some(disk) = SmallDisk::mount(sb.join("small"), "64k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    };
-    // leave two pages (8 KiB) free: room for the header and a few dozen events
-    std::fs::write(disk.0.join("filler"), vec![0u8; 56 * 1024]).expect("fill the small disk");
-    let trace = disk.0.join("t.jsonl");
     let marker = sb.join("trickle-finished");
-    let args = vec![
-        "run".to_string(),
-        "--trace".into(),
-        trace.display().to_string(),
-        "-q".into(),
-        "--".into(),
+    let argv = [
         bin.display().to_string(),
         "200".into(),
         marker.display().to_string(),
     ];
-    let run = sb.bop("trickle", &args, Some(trace.clone()));
+    // leave two pages (8 KiB) free: room for the header and a few dozen events
+    let Some((run, trace, _disk)) = run_on_a_small_disk(&sb, "trickle", 56 * 1024, &argv) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
     let diag = run.diag();
     assert_eq!(run.code(), Some(2), "a lost trace fails the run\n{diag}");
     assert!(run.stderr.contains("No space left on device"), "{diag}");
@@ -621,20 +638,12 @@ fn a_disk_that_fills_between_writes_stops_the_run_at_the_next_timed_flush() {
 fn a_full_disk_stops_the_run_with_a_clear_error() {
     let sb = Sandbox::new();
     let bin = prog(&sb, "churn_threads");
-    let Some(disk) = SmallDisk::mount(sb.join("small"), "64k") else {
+    let Some((run, trace, _disk)) =
+        run_on_a_small_disk(&sb, "full", 0, &[bin.display().to_string()])
+    else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
-    let trace = disk.0.join("t.jsonl");
-    let args = vec![
-        "run".to_string(),
-        "--trace".into(),
-        trace.display().to_string(),
-        "-q".into(),
-        "--".into(),
-        bin.display().to_string(),
-    ];
-    let run = sb.bop("full", &args, Some(trace.clone()));
     let diag = run.diag();
     assert_ne!(run.code(), Some(0), "{diag}");
     assert!(
