@@ -74,7 +74,12 @@ pub fn describe(
     applied: &Applied,
     len: Option<u64>,
 ) -> StepInfo {
-    let op = crate::record::op(sc, applied);
+    let op = match crate::record::op(sc, applied) {
+        // a read or write of a file, a tty or the node's own log is no message: only a rule
+        // naming the syscall itself (`fail server.read`) matches it
+        "send" | "recv" if !applied.record => "other",
+        op => op,
+    };
     let name = |n: usize| node_names.get(n).map(|s| s.to_string());
     let socket = applied.socket.as_ref();
     let arg_addr: Option<&SockAddr> = match &sc.call {

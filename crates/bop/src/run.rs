@@ -100,6 +100,8 @@ struct NodeState {
     hint: Option<String>,
     /// crashed by a fault rule (its death by SIGKILL is bop's doing)
     crashed: bool,
+    /// a crash fault came before the node was started: it is carried out when it starts
+    crash_at_start: bool,
 }
 
 struct Runner<'a> {
@@ -264,10 +266,22 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         ))
     })?;
     let start = Instant::now();
+    // the system calls `fail` rules name by their own names that bop does not stop at
+    // otherwise (`fail server.openat#3 with ENOSPC`)
+    let mut tracer = Tracer::new();
+    let named: Vec<i64> = opts
+        .faults
+        .iter()
+        .filter_map(|(_, r)| match &r.action {
+            bop_faults::Action::Fail { event, .. } => bop_syscalls::number(&event.op),
+            _ => None,
+        })
+        .collect();
+    tracer.trace_also(&named);
     let mut r = Runner {
         cluster,
         opts,
-        tracer: Tracer::new(),
+        tracer,
         model: Model::new(),
         probe: PidfdProbe::default(),
         writer,
@@ -558,6 +572,13 @@ impl Runner<'_> {
         for (_, e) in mine {
             self.emit(i, pid, pid, e);
         }
+        // faults that came before the node started: a crash kills it now, a pause that has
+        // not ended holds it from its first instruction
+        if std::mem::take(&mut self.nodes[i].crash_at_start) {
+            self.crash(i);
+        } else if self.pauses.contains_key(&i) {
+            self.tracer.pause(&[pid]);
+        }
         Ok(())
     }
 
@@ -581,6 +602,11 @@ impl Runner<'_> {
                         if ready::is_listening(ready) {
                             self.nodes[i - 1].up_at = Some(now);
                         }
+                    }
+                    if self.nodes[i - 1].up_at.is_none() && self.nodes[i - 1].crashed {
+                        // a fault crashed it before it was ready: the system goes on without
+                        // it, as it would with a node that went down
+                        self.nodes[i - 1].up_at = Some(now);
                     }
                     if self.nodes[i - 1].up_at.is_none() {
                         let st = &self.nodes[i - 1];
@@ -689,6 +715,16 @@ impl Runner<'_> {
             self.killed = true;
             self.stopping = Some((reason, Instant::now()));
             return;
+        }
+        // the stop must reach every thread: paused nodes and calls a fault holds go on now
+        // (a pause longer than the run's timeout would otherwise outlast it)
+        let paused: Vec<usize> = self.pauses.drain().map(|(n, _)| n).collect();
+        for n in paused {
+            let pids: Vec<i32> = self.nodes[n].pids.iter().copied().collect();
+            self.tracer.unpause(&pids);
+        }
+        for (_, tid, d, nr, args) in std::mem::take(&mut self.held) {
+            self.apply_entry_decision(tid, nr, args, d);
         }
         let all = reason != Reason::Finished;
         for i in (0..self.nodes.len()).rev() {
@@ -1266,7 +1302,11 @@ impl Runner<'_> {
             match e {
                 Effect::Crash(name) => {
                     if let Some(n) = self.node_index_of(&name) {
-                        self.crash(n);
+                        if self.nodes[n].root.is_none() {
+                            self.nodes[n].crash_at_start = true;
+                        } else {
+                            self.crash(n);
+                        }
                     }
                 }
                 Effect::Pause(name, until) => {

@@ -1598,3 +1598,96 @@ fn every_trigger_fires_at_and_after_every_kind_of_event() {
         c.diag
     );
 }
+
+#[test]
+fn a_network_rule_at_a_send_loses_that_very_message() {
+    // `at` means the rule takes the event's place: the client's first request itself is
+    // lost, not only what follows it (it used to go through, and only the answer was cut)
+    let c = run_chain(
+        "at_send_partition",
+        "",
+        &["partition {client} | {relay} at client.send(relay)#1"],
+    );
+    let relay_heard = c
+        .calls("relay", "recv", "client")
+        .into_iter()
+        .any(|e| e.kind == "syscall" && e.bytes.is_some_and(|b| b > 0));
+    assert!(!relay_heard, "the relay received the request\n{}", c.diag);
+    assert_ne!(c.result.split(' ').next(), Some("ok"), "{}", c.diag);
+}
+
+#[test]
+fn a_recv_trigger_counts_messages_not_the_loaders_reads_of_libraries() {
+    // `relay.recv#1` is the relay's first receive on a socket or pipe; it once was the
+    // dynamic loader's read of libc, and the relay died before it listened
+    let c = run_chain("recv_not_file", "", &["crash relay at relay.recv#1"]);
+    let f = c.fault("crash");
+    assert!(
+        f.sock.is_some(),
+        "the crash is at a socket receive: {f:?}\n{}",
+        c.diag
+    );
+    assert_ne!(c.run.code(), Some(2), "not a start-up failure\n{}", c.diag);
+}
+
+#[test]
+fn faults_that_come_before_a_node_starts_are_carried_out_when_it_starts() {
+    // the client starts once the relay listens, well after 1 ms
+    let c = run_chain("crash_before_start", "", &["crash client at 1ms"]);
+    let client = node_outcome(&c.run.footer(), "client").clone();
+    assert_eq!(client.signal.as_deref(), Some("SIGKILL"), "{}", c.diag);
+    assert_eq!(c.result, "no result", "the client never ran\n{}", c.diag);
+    let c = run_chain(
+        "pause_before_start",
+        "",
+        &["pause client for 1500ms at 1ms"],
+    );
+    c.run.expect_code(0);
+    let (first, _) = c.span_of("client");
+    let (relay_first, _) = c.span_of("relay");
+    assert!(
+        first > relay_first && c.elapsed >= Duration::from_millis(1500),
+        "the client was held until the pause ended ({:?})\n{}",
+        c.elapsed,
+        c.diag
+    );
+}
+
+#[test]
+fn a_pause_longer_than_the_run_timeout_does_not_outlast_it() {
+    let sb = Sandbox::new();
+    let toml = chain_toml(&sb, "long_pause", two_ports(), "", "", false);
+    let mut args = fault_args(&["pause relay for 60s after relay.accept(client)"]);
+    args.extend(["--timeout".to_string(), "2s".to_string()]);
+    let start = Instant::now();
+    let run = sb.run_cluster_with("long_pause", &toml, &args);
+    let elapsed = start.elapsed();
+    let diag = run.diag();
+    let f = run.footer();
+    assert_eq!(f.verdict, "hang", "{diag}");
+    // the run ends at its timeout plus the grace, not when the 60 s pause would have ended
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}\n{diag}");
+    assert!(node_outcome(&f, "relay").stopped_by_bop, "{diag}");
+}
+
+#[test]
+fn fail_can_name_a_call_bop_does_not_otherwise_stop_at() {
+    // docs/faults.md's own example fails `openat`, which bop's filter did not stop at: the
+    // rule never fired. The run now stops at the calls its fail rules name.
+    let rule = "fail client.openat with ENOSPC after client.recv(relay)";
+    let c = run_chain("fail_openat", "", &[rule]);
+    assert_eq!(c.fired(rule), 1, "{}", c.diag);
+    assert_eq!(
+        c.fault("fail").syscall.as_deref(),
+        Some("openat"),
+        "{}",
+        c.diag
+    );
+    assert_eq!(c.result, "no result", "{}", c.diag);
+    assert!(
+        c.log("client", "stderr")
+            .contains("No space left on device"),
+        "the client saw ENOSPC opening its result file\n{}",
+        c.diag
+    );
+}

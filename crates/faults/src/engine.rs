@@ -87,6 +87,9 @@ struct State {
     rule: Rule,
     /// matching events of the trigger seen so far
     seen: u64,
+    /// matching calls of a `fail NODE.OP#N` seen since the rule is in force (its own count,
+    /// apart from its trigger's)
+    calls: u64,
     /// the rule is in force since (run time)
     since: Option<u64>,
     /// and until (timed partitions)
@@ -171,6 +174,7 @@ impl Engine {
             .map(|rule| State {
                 rule,
                 seen: 0,
+                calls: 0,
                 since: None,
                 until: None,
                 done: false,
@@ -494,14 +498,20 @@ impl Engine {
             }
         }
         // `at` triggers: the fault takes the place of the event (recv and accept are judged at
-        // their exit, where their peer and success are known)
+        // their exit, where their peer and success are known). A crash decides at once; a
+        // rule that is now in force (a partition, a drop, a delay, a fail) judges this very
+        // call below, so `drop a -> b at a.send(b)#3` loses the 3rd message itself.
         if counted(true, s.op) == Counted::Entry {
             if let Some((d, f)) = self.at_trigger(s) {
                 fired.extend(f);
-                return (d, fired);
+                if d != Decision::Continue {
+                    return (d, fired);
+                }
             }
         }
-        // `fail` rules
+        // `fail` rules: each counts the call (whatever another rule does with it); the first
+        // listed that hits decides the errno
+        let mut failed: Option<(usize, i32)> = None;
         for i in 0..self.rules.len() {
             if !self.active(i, s.now) {
                 continue;
@@ -512,16 +522,19 @@ impl Engine {
                     let hit = match event.nth {
                         None => true,
                         Some(n) => {
-                            self.rules[i].seen += 1;
-                            self.rules[i].seen == n
+                            self.rules[i].calls += 1;
+                            self.rules[i].calls == n
                         }
                     };
-                    if hit {
-                        fired.push(self.fire(i, s.node, "fail", s.peer));
-                        return (Decision::Fail(errno), fired);
+                    if hit && failed.is_none() {
+                        failed = Some((i, errno));
                     }
                 }
             }
+        }
+        if let Some((i, errno)) = failed {
+            fired.push(self.fire(i, s.node, "fail", s.peer));
+            return (Decision::Fail(errno), fired);
         }
         let Some(peer) = s.peer else {
             return (Decision::Continue, fired);
@@ -561,7 +574,9 @@ impl Engine {
                         return (lost, fired);
                     }
                 }
+                // every rule counts the message; the first listed that loses it says why
                 let mut delay: Option<u64> = None;
+                let mut dropped_by: Option<usize> = None;
                 for i in 0..self.rules.len() {
                     if !self.active(i, s.now) {
                         continue;
@@ -582,23 +597,34 @@ impl Engine {
                         }
                         Action::Delay { link, by } if link_matches(link, s.node, peer) => {
                             delay = Some(delay.unwrap_or(0).max(ns(*by)));
-                            fired.push(self.fire(i, s.node, "delay", Some(peer)));
                             false
                         }
                         _ => false,
                     };
-                    if drop_it {
-                        if let Some(c) = conn {
-                            self.cut.insert(c.to_string(), i);
+                    if drop_it && dropped_by.is_none() {
+                        dropped_by = Some(i);
+                    }
+                }
+                if let Some(i) = dropped_by {
+                    if let Some(c) = conn {
+                        self.cut.insert(c.to_string(), i);
+                    }
+                    let what = if matches!(self.rules[i].rule.action, Action::Partition { .. }) {
+                        "partition"
+                    } else {
+                        "drop"
+                    };
+                    fired.push(self.fire(i, s.node, what, Some(peer)));
+                    return (lost, fired);
+                }
+                if delay.is_some() {
+                    // a message that is lost is not delayed: the delays fire only now
+                    for i in 0..self.rules.len() {
+                        let delays = matches!(&self.rules[i].rule.action,
+                            Action::Delay { link, .. } if link_matches(link, s.node, peer));
+                        if delays && self.active(i, s.now) {
+                            fired.push(self.fire(i, s.node, "delay", Some(peer)));
                         }
-                        let what = if matches!(self.rules[i].rule.action, Action::Partition { .. })
-                        {
-                            "partition"
-                        } else {
-                            "drop"
-                        };
-                        fired.push(self.fire(i, s.node, what, Some(peer)));
-                        return (lost, fired);
                     }
                 }
                 if let Some(d) = delay {
@@ -1005,6 +1031,70 @@ mod tests {
             Decision::Continue,
             "datagrams: just that one"
         );
+    }
+
+    #[test]
+    fn every_drop_rule_counts_every_message_whatever_the_order_of_the_rules() {
+        let drop = |nth| Rule {
+            class: None,
+            action: Action::Drop {
+                link: link("c", "s", false),
+                nth: Some(nth),
+                p: None,
+                seed: 0,
+            },
+            trigger: None,
+        };
+        let mut d = step("c", "send", "s", "");
+        d.conn = None;
+        d.dgram = true;
+        for rules in [vec![drop(1), drop(2)], vec![drop(2), drop(1)]] {
+            let mut e = started(rules);
+            let lost: Vec<bool> = (0..4)
+                .map(|_| e.entry(&d).0 != Decision::Continue)
+                .collect();
+            assert_eq!(
+                lost,
+                [true, true, false, false],
+                "messages 1 and 2, not 1 and 3"
+            );
+        }
+    }
+
+    #[test]
+    fn fail_rules_count_calls_apart_from_each_other_and_from_their_trigger() {
+        let fail = |nth, errno, trigger| Rule {
+            class: None,
+            action: Action::Fail {
+                event: ev("c", "connect", Some("s"), Some(nth)),
+                errno,
+            },
+            trigger,
+        };
+        let connect = step("c", "connect", "s", "k");
+        // two rules on the same calls: the 1st connect fails one way, the 2nd the other
+        let mut e = started(vec![fail(1, 111, None), fail(2, 110, None)]);
+        assert_eq!(e.entry(&connect).0, Decision::Fail(111));
+        assert_eq!(e.entry(&connect).0, Decision::Fail(110));
+        assert_eq!(e.entry(&connect).0, Decision::Continue);
+        // `fail c.connect(s)#1 ... after c.send(s)`: the first connect after that send
+        let after_send = Some(Trigger::After(When::Event(ev(
+            "c",
+            "send",
+            Some("s"),
+            None,
+        ))));
+        let mut e = started(vec![fail(1, 111, after_send)]);
+        assert_eq!(e.entry(&connect).0, Decision::Continue, "not in force yet");
+        let send = step("c", "send", "s", "k");
+        e.entry(&send);
+        e.take_armed();
+        assert_eq!(
+            e.entry(&connect).0,
+            Decision::Fail(111),
+            "#1 counted from the trigger"
+        );
+        assert_eq!(e.entry(&connect).0, Decision::Continue);
     }
 
     #[test]

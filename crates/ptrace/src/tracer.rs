@@ -203,6 +203,15 @@ impl Tracer {
         }
     }
 
+    /// Stops the processes spawned from now on at these system calls too, beside
+    /// [`bop_syscalls::TRACED`] (a fault rule that fails `openat` needs to see it; no run
+    /// pays for calls no rule names).
+    pub fn trace_also(&mut self, extra: &[i64]) {
+        let mut all = bop_syscalls::TRACED.to_vec();
+        all.extend(extra.iter().filter(|nr| !bop_syscalls::TRACED.contains(nr)));
+        self.filter = crate::filter::build(&all);
+    }
+
     /// Starts a program under the tracer and returns its pid once it has exec'd.
     pub fn spawn(&mut self, spec: &Spawn) -> Result<i32, SpawnError> {
         let options = self.options;
