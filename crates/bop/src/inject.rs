@@ -197,7 +197,10 @@ pub fn conns_between(model: &Model, a: usize, b: usize, both: bool) -> Vec<Strin
         .filter(|s| s.ty != SockType::Dgram && !s.listening)
         .filter(|s| {
             let (mine, theirs) = (model.socket_node(s.id), model.peer_node(s));
-            (mine == Some(a) && theirs == Some(b)) || (both && mine == Some(b) && theirs == Some(a))
+            // one way (`a -> b`): only the connections a opened, named by a's connecting end
+            let opened = both || model.opened_by_connect(s.id);
+            (opened && mine == Some(a) && theirs == Some(b))
+                || (both && mine == Some(b) && theirs == Some(a))
         })
         .filter_map(conn_key)
         .collect();

@@ -102,6 +102,8 @@ struct NodeState {
     crashed: bool,
     /// a crash fault came before the node was started: it is carried out when it starts
     crash_at_start: bool,
+    /// the last fault rule that acted on the node, to explain an early exit
+    last_fault: Option<String>,
 }
 
 struct Runner<'a> {
@@ -611,13 +613,18 @@ impl Runner<'_> {
                     if self.nodes[i - 1].up_at.is_none() {
                         let st = &self.nodes[i - 1];
                         if let Some(exit) = st.exit {
-                            let hint = st
+                            let mut hint = st
                                 .hint
                                 .clone()
                                 .map(|h| format!(" ({h})"))
                                 .unwrap_or_default();
+                            if let Some(rule) = &st.last_fault {
+                                hint.push_str(&format!(
+                                    "; the fault rule `{rule}` acted on it before it exited"
+                                ));
+                            }
                             return Err(format!(
-                                "node {} {} before it was ready ({} never listened){hint}",
+                                "node {} {} before it was ready ({} was not seen listening){hint}",
                                 prev.name,
                                 describe_exit(exit),
                                 ready_str(ready)
@@ -1229,6 +1236,9 @@ impl Runner<'_> {
             let lost = lost.filter(|_| matches!(f.what.as_str(), "drop" | "partition"));
             let e = inject::fault_event(f, &text, base.clone(), lost);
             let node = self.node_index_of(&f.node);
+            if let Some(n) = node {
+                self.nodes[n].last_fault = Some(text.clone());
+            }
             let here = self.node_of(tid).filter(|n| Some(*n) == node || tid > 0);
             match (here, self.model.tgid(tid)) {
                 (Some(n), Some(pid)) if tid > 0 => self.emit(n, pid, tid, e),

@@ -1691,3 +1691,46 @@ fn fail_can_name_a_call_bop_does_not_otherwise_stop_at() {
         c.diag
     );
 }
+
+#[test]
+fn a_one_way_reset_resets_only_the_connections_its_first_node_opened() {
+    // docs/faults.md: "`a -> b` only the connections `a` opened to `b`". The client opened
+    // its connection to the relay: `reset relay -> client` has none to reset.
+    let none = run_chain(
+        "reset_not_opened",
+        "",
+        &["reset relay -> client after relay.recv(server)"],
+    );
+    assert!(none.result.starts_with("ok"), "{}", none.diag);
+    let errs = |c: &Chain| {
+        c.t.events
+            .iter()
+            .filter(|e| matches!(e.errno.as_deref(), Some("ECONNRESET" | "EPIPE")))
+            .count()
+    };
+    assert_eq!(errs(&none), 0, "{}", none.diag);
+    let reset = run_chain(
+        "reset_opened",
+        "",
+        &["reset client -> relay after relay.recv(server)"],
+    );
+    assert!(!reset.result.starts_with("ok"), "{}", reset.diag);
+    assert!(errs(&reset) > 0, "{}", reset.diag);
+}
+
+#[test]
+fn a_fault_that_ends_a_node_before_it_is_ready_is_named_in_the_error() {
+    // the server listens, then its accept fails at once and it exits: the start-up error
+    // says which rule acted on it, not that it "never listened"
+    let rule = "fail server.accept with EMFILE";
+    let c = run_chain("fail_before_ready", "", &[rule]);
+    c.run.expect_code(2);
+    assert!(
+        c.run
+            .stderr
+            .contains(&format!("the fault rule `{rule}` acted on it")),
+        "{}",
+        c.diag
+    );
+    assert!(!c.run.stderr.contains("never listened"), "{}", c.diag);
+}

@@ -82,6 +82,8 @@ pub struct Model {
     owner: HashMap<u64, usize>,
     /// the node owning each local address seen
     addr_owner: HashMap<String, usize>,
+    /// the sockets a traced `connect` was made on (the end that opened its connection)
+    connected: HashSet<u64>,
 }
 
 impl Model {
@@ -128,6 +130,11 @@ impl Model {
     /// Every socket known, listening or not.
     pub fn sockets(&self) -> impl Iterator<Item = &Socket> {
         self.sockets.values()
+    }
+
+    /// Whether socket `id` is the end of its connection that a traced `connect` opened.
+    pub fn opened_by_connect(&self, id: u64) -> bool {
+        self.connected.contains(&id)
     }
 
     /// The node that holds socket `id` (the first process seen with it).
@@ -557,6 +564,9 @@ impl Model {
                         if (ok.is_some() || err == Some(libc::EINPROGRESS)) && s.peer.is_none() {
                             s.peer = target;
                         }
+                    }
+                    if ok.is_some() || err == Some(libc::EINPROGRESS) {
+                        self.connected.insert(*id);
                     }
                 }
                 self.applied(o)
