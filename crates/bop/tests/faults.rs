@@ -1656,7 +1656,15 @@ fn faults_that_come_before_a_node_starts_are_carried_out_when_it_starts() {
 #[test]
 fn a_pause_longer_than_the_run_timeout_does_not_outlast_it() {
     let sb = Sandbox::new();
-    let toml = chain_toml(&sb, "long_pause", two_ports(), "", "", false);
+    // the client waits 20 s for its answer: the run's 2 s timeout, not the client, ends it
+    let toml = chain_toml(
+        &sb,
+        "long_pause",
+        two_ports(),
+        "--timeout-ms 20000",
+        "",
+        false,
+    );
     let mut args = fault_args(&["pause relay for 60s after relay.accept(client)"]);
     args.extend(["--timeout".to_string(), "2s".to_string()]);
     let start = Instant::now();
