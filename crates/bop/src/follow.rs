@@ -198,12 +198,13 @@ impl Call {
             "exit" if e.tid == e.pid => ("exit".to_string(), true),
             "syscall" => {
                 let op = e.op.as_deref().unwrap_or("").to_string();
-                let ok = match e.errno.as_deref() {
-                    None => op != "recv" || e.bytes != Some(0),
-                    // a connect that went on in the background counts as one that succeeded
-                    Some("EINPROGRESS") => op == "connect",
-                    Some(_) => false,
+                // the result as the trace has it: the errno by name, or the bytes moved (a
+                // call that moves none returned no byte count to judge, only success)
+                let result = match e.errno.as_deref() {
+                    None => Ok(e.bytes.map_or(1, |b| b as i64)),
+                    Some(name) => Err(bop_syscalls::errno_number(name).unwrap_or(0)),
                 };
+                let ok = bop_faults::succeeded(&op, result);
                 (op, ok)
             }
             _ => return None,
@@ -411,9 +412,7 @@ impl Follower {
                 peer: Some(&call.peer),
                 ..Default::default()
             };
-            let counts = call.op == "exit"
-                || bop_faults::counted(at, &call.op) == bop_faults::Counted::Entry
-                || call.ok;
+            let counts = bop_faults::counted(at, &call.op) == bop_faults::Counted::Entry || call.ok;
             if counts && pat.matches(&step) {
                 seen += 1;
                 if seen == pat.nth.unwrap_or(1) {

@@ -103,11 +103,7 @@ pub fn describe(
         peer,
         conn: socket.and_then(conn_key),
         dgram: socket.is_some_and(|s| s.ty == SockType::Dgram),
-        ok: result.map(|r| match r {
-            Ok(n) => !(op == "recv" && n == 0),
-            // a non-blocking connect is under way: it counts as the connect
-            Err(errno) => op == "connect" && errno == libc::EINPROGRESS,
-        }),
+        ok: result.map(|r| bop_faults::succeeded(op, r)),
         len,
     }
 }

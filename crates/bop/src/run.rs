@@ -725,10 +725,9 @@ impl Runner<'_> {
         }
         // the stop must reach every thread: paused nodes and calls a fault holds go on now
         // (a pause longer than the run's timeout would otherwise outlast it)
-        let paused: Vec<usize> = self.pauses.drain().map(|(n, _)| n).collect();
+        let paused: Vec<usize> = self.pauses.keys().copied().collect();
         for n in paused {
-            let pids: Vec<i32> = self.nodes[n].pids.iter().copied().collect();
-            self.tracer.unpause(&pids);
+            self.end_pause(n);
         }
         for (_, tid, d, nr, args) in std::mem::take(&mut self.held) {
             self.apply_entry_decision(tid, nr, args, d);
@@ -1380,10 +1379,15 @@ impl Runner<'_> {
             .map(|(&n, _)| n)
             .collect();
         for n in ended {
-            self.pauses.remove(&n);
-            let pids: Vec<i32> = self.nodes[n].pids.iter().copied().collect();
-            self.tracer.unpause(&pids);
+            self.end_pause(n);
         }
+    }
+
+    /// Ends the pause of node `n`: its threads go on as they were going to.
+    fn end_pause(&mut self, n: usize) {
+        self.pauses.remove(&n);
+        let pids: Vec<i32> = self.nodes[n].pids.iter().copied().collect();
+        self.tracer.unpause(&pids);
     }
 
     /// The next run time a fault timer is due (nanoseconds), if any.

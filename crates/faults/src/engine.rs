@@ -128,6 +128,17 @@ fn link_matches(l: &Link, from: &str, to: &str) -> bool {
     (l.from == from && l.to == to) || (l.both && l.from == to && l.to == from)
 }
 
+/// Which event triggers [`Engine::reached`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TriggerKind {
+    /// `at EVENT`.
+    At,
+    /// `after EVENT`.
+    After,
+    /// Both (an exit, which either word follows).
+    Either,
+}
+
 /// At which stop of a call a trigger counts it toward its `#N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {
@@ -150,6 +161,18 @@ pub fn counted(at: bool, op: &str) -> Counted {
         (true, "recv" | "accept") => Counted::Exit,
         (true, _) | (false, "send" | "close") => Counted::Entry,
         (false, _) => Counted::Exit,
+    }
+}
+
+/// Whether a call whose generic operation is `op` and whose result was `result` (its return
+/// value, or its errno) succeeded, as the triggers that wait for success see it ([`Step::ok`]):
+/// a receive must return bytes (0 is the end of the stream), and a non-blocking connect under
+/// way (EINPROGRESS) counts as the connect. The run loop judges live calls by this, and
+/// `bop run --follow` the calls of a recorded trace.
+pub fn succeeded(op: &str, result: Result<i64, i32>) -> bool {
+    match result {
+        Ok(n) => !(op == "recv" && n == 0),
+        Err(errno) => op == "connect" && errno == EINPROGRESS,
     }
 }
 
@@ -386,31 +409,52 @@ impl Engine {
         }
     }
 
-    /// A node's process ended (`NODE.exit`), by itself or killed, at `now`: starts the rules
-    /// triggered `at` or `after` its `#N`th exit, and returns their injections and effects.
-    /// (`at` and `after` mean the same here: an exit cannot be prevented, only followed.)
-    pub fn node_exited(&mut self, node: &str, now: u64) -> (Vec<Fired>, Vec<Effect>) {
-        let (mut fired, mut effects) = (Vec::new(), Vec::new());
+    /// The rules not started yet whose event trigger of kind `kind` matches `s`: each counts
+    /// it, and those it brings to their `#N` are returned, in rule order. Every trigger is
+    /// counted here, whichever stop it is judged at.
+    fn reached(&mut self, kind: TriggerKind, s: &Step) -> Vec<usize> {
+        let mut out = Vec::new();
         for i in 0..self.rules.len() {
             let st = &self.rules[i];
             if st.done || st.since.is_some() {
                 continue;
             }
-            let (Some(Trigger::At(When::Event(p))) | Some(Trigger::After(When::Event(p)))) =
-                &st.rule.trigger
-            else {
-                continue;
+            let p = match (&st.rule.trigger, kind) {
+                (Some(Trigger::At(When::Event(p))), TriggerKind::At | TriggerKind::Either)
+                | (
+                    Some(Trigger::After(When::Event(p))),
+                    TriggerKind::After | TriggerKind::Either,
+                ) => p,
+                _ => continue,
             };
-            if p.op != "exit" || p.node != node {
+            if !p.matches(s) {
                 continue;
             }
             let want = p.nth.unwrap_or(1);
             self.rules[i].seen += 1;
             if self.rules[i].seen == want {
-                let (e, f) = self.start(i, now, Some(node));
-                effects.extend(e);
-                fired.extend(f);
+                out.push(i);
             }
+        }
+        out
+    }
+
+    /// A node's process ended (`NODE.exit`), by itself or killed, at `now`: starts the rules
+    /// triggered `at` or `after` its `#N`th exit, and returns their injections and effects.
+    /// (`at` and `after` mean the same here: an exit cannot be prevented, only followed.)
+    pub fn node_exited(&mut self, node: &str, now: u64) -> (Vec<Fired>, Vec<Effect>) {
+        let exit = Step {
+            node,
+            op: "exit",
+            syscall: "exit",
+            now,
+            ..Step::default()
+        };
+        let (mut fired, mut effects) = (Vec::new(), Vec::new());
+        for i in self.reached(TriggerKind::Either, &exit) {
+            let (e, f) = self.start(i, now, Some(node));
+            effects.extend(e);
+            fired.extend(f);
         }
         (fired, effects)
     }
@@ -438,24 +482,10 @@ impl Engine {
         let goes = matches!(&d, Decision::Continue)
             || matches!(&d, Decision::Hold(_, then) if **then == Decision::Continue);
         if goes && counted(false, s.op) == Counted::Entry {
-            for i in 0..self.rules.len() {
-                let st = &self.rules[i];
-                if st.done || st.since.is_some() {
-                    continue;
-                }
-                let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
-                    continue;
-                };
-                if !p.matches(s) {
-                    continue;
-                }
-                let want = p.nth.unwrap_or(1);
-                self.rules[i].seen += 1;
-                if self.rules[i].seen == want {
-                    let (e, f) = self.start(i, s.now, Some(s.node));
-                    self.armed.0.extend(f);
-                    self.armed.1.extend(e);
-                }
+            for i in self.reached(TriggerKind::After, s) {
+                let (e, f) = self.start(i, s.now, Some(s.node));
+                self.armed.0.extend(f);
+                self.armed.1.extend(e);
             }
         }
         (d, fired)
@@ -576,6 +606,7 @@ impl Engine {
                 }
                 // every rule counts the message; the first listed that loses it says why
                 let mut delay: Option<u64> = None;
+                let mut delayed_by: Vec<usize> = Vec::new();
                 let mut dropped_by: Option<usize> = None;
                 for i in 0..self.rules.len() {
                     if !self.active(i, s.now) {
@@ -597,6 +628,7 @@ impl Engine {
                         }
                         Action::Delay { link, by } if link_matches(link, s.node, peer) => {
                             delay = Some(delay.unwrap_or(0).max(ns(*by)));
+                            delayed_by.push(i);
                             false
                         }
                         _ => false,
@@ -617,15 +649,9 @@ impl Engine {
                     fired.push(self.fire(i, s.node, what, Some(peer)));
                     return (lost, fired);
                 }
-                if delay.is_some() {
-                    // a message that is lost is not delayed: the delays fire only now
-                    for i in 0..self.rules.len() {
-                        let delays = matches!(&self.rules[i].rule.action,
-                            Action::Delay { link, .. } if link_matches(link, s.node, peer));
-                        if delays && self.active(i, s.now) {
-                            fired.push(self.fire(i, s.node, "delay", Some(peer)));
-                        }
-                    }
+                // a message that is lost is not delayed: the delays fire only now
+                for i in delayed_by {
+                    fired.push(self.fire(i, s.node, "delay", Some(peer)));
                 }
                 if let Some(d) = delay {
                     return (
@@ -656,22 +682,7 @@ impl Engine {
     /// a.recv#1` both fire); `None` when none fired.
     fn at_trigger(&mut self, s: &Step) -> Option<(Decision, Vec<Fired>)> {
         let mut out: Option<(Decision, Vec<Fired>)> = None;
-        for i in 0..self.rules.len() {
-            let st = &self.rules[i];
-            if st.done || st.since.is_some() {
-                continue;
-            }
-            let Some(Trigger::At(When::Event(p))) = &st.rule.trigger else {
-                continue;
-            };
-            if !p.matches(s) {
-                continue;
-            }
-            let want = p.nth.unwrap_or(1);
-            self.rules[i].seen += 1;
-            if self.rules[i].seen != want {
-                continue;
-            }
+        for i in self.reached(TriggerKind::At, s) {
             let (effects, fired) = self.start(i, s.now, Some(s.node));
             // the thread's own node crashing: the event does not happen
             let own_crash = effects
@@ -717,24 +728,10 @@ impl Engine {
             }
         }
         if s.ok == Some(true) && counted(false, s.op) == Counted::Exit {
-            for i in 0..self.rules.len() {
-                let st = &self.rules[i];
-                if st.done || st.since.is_some() {
-                    continue;
-                }
-                let Some(Trigger::After(When::Event(p))) = &st.rule.trigger else {
-                    continue;
-                };
-                if !p.matches(s) {
-                    continue;
-                }
-                let want = p.nth.unwrap_or(1);
-                self.rules[i].seen += 1;
-                if self.rules[i].seen == want {
-                    let (e, f) = self.start(i, s.now, Some(s.node));
-                    effects.extend(e);
-                    fired.extend(f);
-                }
+            for i in self.reached(TriggerKind::After, s) {
+                let (e, f) = self.start(i, s.now, Some(s.node));
+                effects.extend(e);
+                fired.extend(f);
             }
         }
         (decision, fired, effects)
@@ -751,6 +748,7 @@ const EPIPE: i32 = 32;
 const ECONNRESET: i32 = 104;
 const ECONNREFUSED: i32 = 111;
 const ETIMEDOUT: i32 = 110;
+const EINPROGRESS: i32 = 115;
 
 #[cfg(test)]
 mod tests {

@@ -13,5 +13,7 @@ mod parse;
 mod print;
 
 pub use ast::{Action, EventPat, Link, Rule, Trigger, When};
-pub use engine::{counted, Counted, Decision, Effect, Engine, Fired, Step, CONNECT_WAIT};
+pub use engine::{
+    counted, succeeded, Counted, Decision, Effect, Engine, Fired, Step, CONNECT_WAIT,
+};
 pub use parse::{parse_file, parse_rule, ParseError};

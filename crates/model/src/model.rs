@@ -549,7 +549,9 @@ impl Model {
                 self.applied(o)
             }
             Call::Connect { fd, addr } => {
-                let o = if ok.is_some() || err == Some(libc::EINPROGRESS) {
+                // connected, or a non-blocking connect under way
+                let opened = ok.is_some() || err == Some(libc::EINPROGRESS);
+                let o = if opened {
                     self.refresh(tid, *fd, probe)
                 } else {
                     self.object(tid, *fd, probe)
@@ -561,11 +563,11 @@ impl Model {
                     .filter(|a| *a != SockAddr::Other(libc::AF_UNSPEC as u16));
                 if let Some(Object::Socket(id)) = &o {
                     if let Some(s) = self.sockets.get_mut(id) {
-                        if (ok.is_some() || err == Some(libc::EINPROGRESS)) && s.peer.is_none() {
+                        if opened && s.peer.is_none() {
                             s.peer = target;
                         }
                     }
-                    if ok.is_some() || err == Some(libc::EINPROGRESS) {
+                    if opened {
                         self.connected.insert(*id);
                     }
                 }

@@ -207,8 +207,17 @@ impl Tracer {
     /// [`bop_syscalls::TRACED`] (a fault rule that fails `openat` needs to see it; no run
     /// pays for calls no rule names).
     pub fn trace_also(&mut self, extra: &[i64]) {
+        let new: Vec<i64> = extra
+            .iter()
+            .copied()
+            .filter(|nr| !bop_syscalls::TRACED.contains(nr))
+            .collect();
+        if new.is_empty() {
+            // the filter Tracer::new built covers them already
+            return;
+        }
         let mut all = bop_syscalls::TRACED.to_vec();
-        all.extend(extra.iter().filter(|nr| !bop_syscalls::TRACED.contains(nr)));
+        all.extend(new);
         self.filter = crate::filter::build(&all);
     }
 
