@@ -17,7 +17,9 @@ mod probe;
 mod ready;
 mod record;
 mod run;
+mod serial;
 mod summary;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +54,14 @@ enum Cmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Check a trace's graph against ground truth: every receive's bytes against the sends it
+    /// is attributed to (needs `bop run --capture-payload`), the clocks against every edge.
+    /// Exits 0 when verified, 1 at a wrong attribution or an unsure graph, 2 when nothing
+    /// could be compared.
+    Verify {
+        /// The trace file.
+        trace: PathBuf,
     },
     /// Run a bundled system (our TCP echo testbed) under bop and show what to do next.
     Demo,
@@ -263,6 +273,7 @@ fn main() -> ExitCode {
             cmd: FaultsCmd::Check { file, cluster },
         } => cmd_faults_check(&file, cluster.as_deref()),
         Cmd::Stats { trace, json } => cmd_stats(&trace, json),
+        Cmd::Verify { trace } => cmd_verify(&trace),
         Cmd::Demo => cmd_demo(),
         Cmd::Export(args) => cmd_export(args),
         Cmd::Census(args) => cmd_census(args),
@@ -731,6 +742,9 @@ fn print_outcome(o: &run::Outcome) {
             println!("  fault: {}  — fired {}×", r.rule, r.fired);
         }
     }
+    if let Some(d) = summary::graph_doubts(f) {
+        println!("  graph: unsure: {d} (docs/architecture.md, \"How bytes are attributed\")");
+    }
     if let Some(e) = &o.trace_error {
         eprintln!("bop: error: {e}");
     }
@@ -758,6 +772,8 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
             "unmatched_datagrams": comm.unmatched_datagrams,
             "external_bytes": comm.external_bytes,
             "external_connections": comm.external_connections,
+            "hold_limit_releases": trace.footer.as_ref().and_then(|f| f.hold_limit_releases),
+            "order_guesses": trace.footer.as_ref().and_then(|f| f.order_guesses),
             "nodes": rows,
             "pairs": comm.pairs,
         });
@@ -785,7 +801,27 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
     println!();
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     print!("{}", pairs::render(&comm, &names));
+    if let Some(d) = trace.footer.as_ref().and_then(summary::graph_doubts) {
+        println!("  graph: unsure: {d}");
+    }
     0
+}
+
+fn cmd_verify(path: &Path) -> i32 {
+    let trace = match bop_trace::read_file(path) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(w) = trace.warning() {
+        eprintln!("bop: warning: {}: {w}", path.display());
+    }
+    match verify::verify(&trace) {
+        Ok(report) => {
+            println!("{}:\n{report}", path.display());
+            report.exit_code()
+        }
+        Err(e) => usage_error(format!("{}: {e}", path.display())),
+    }
 }
 
 fn cmd_demo() -> i32 {

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::ffi::CString;
@@ -29,6 +28,7 @@ use crate::output::{self, Capture};
 use crate::probe::PidfdProbe;
 use crate::ready;
 use crate::record::syscall_event;
+use crate::serial::{Channel, Serial};
 
 /// How often a pending `ready` condition is checked.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -153,26 +153,12 @@ struct Runner<'a> {
     /// calls a signal interrupted (ERESTARTSYS and kin), by thread, until it is known whether
     /// the program sees them: recorded if a handled signal comes next
     interrupted: HashMap<i32, (bop_syscalls::Syscall, Applied, [u64; 6])>,
+    /// calls on one channel in one direction, one at a time (the graph's byte order)
+    serial: Serial,
 }
 
 /// How many of a datagram's first bytes its `hash` covers (docs/trace-format.md).
 const HASHED_BYTES: usize = 65536;
-
-/// Bytes as text: printable ASCII as itself, `\\` for a backslash, `\xNN` for the rest
-/// (the `data` field of docs/trace-format.md).
-fn escape_bytes(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => {
-                let _ = write!(s, "\\x{b:02x}");
-            }
-        }
-    }
-    s
-}
 
 /// What a process does with a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,6 +305,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         run_dir,
         follower,
         anchors,
+        serial: Serial::new(),
         interrupted: HashMap::default(),
     };
     let header = Header {
@@ -732,6 +719,9 @@ impl Runner<'_> {
         for (_, tid, d, nr, args) in std::mem::take(&mut self.held) {
             self.apply_entry_decision(tid, nr, args, d);
         }
+        for w in self.serial.release_all() {
+            self.entry_proceed(w.tid, w.nr, w.args);
+        }
         let all = reason != Reason::Finished;
         for i in (0..self.nodes.len()).rev() {
             let pids = self.alive_pids(i);
@@ -823,12 +813,16 @@ impl Runner<'_> {
             if self.has_faults {
                 self.fault_timers();
             }
+            for w in self.serial.overdue(Instant::now()) {
+                self.entry_proceed(w.tid, w.nr, w.args);
+            }
             let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
             for d in [
                 start_wait,
                 self.flush_deadline(),
                 hold_tick,
                 self.fault_deadline(),
+                self.serial.deadline(),
             ]
             .into_iter()
             .flatten()
@@ -861,6 +855,8 @@ impl Runner<'_> {
                 self.entry(tid, nr, args)
             }
             Stop::SyscallExit { tid, nr, args, ret } => {
+                // this thread's exit is observed before the next call on its channel starts
+                self.serial_done(tid);
                 if (-516..=-512).contains(&ret) || ret == -(libc::EINTR as i64) {
                     // Interrupted by a signal; it changed nothing. Whether the program sees
                     // it is decided after this stop, so it waits for the thread's next stop
@@ -1031,6 +1027,9 @@ impl Runner<'_> {
                         }
                     }
                 }
+                if let Some(w) = self.serial.gone(tid) {
+                    self.entry_proceed(w.tid, w.nr, w.args);
+                }
                 let released = self.graph.thread_gone(tid);
                 self.write_events(released);
                 if tid == tgid {
@@ -1087,9 +1086,63 @@ impl Runner<'_> {
         }
     }
 
-    /// Lets a thread at a syscall entry go on (no fault): records what must be recorded at
-    /// entry, and asks for the exit stop of the others.
+    /// Lets a thread at a syscall entry go on (no fault), once no other call is under way on
+    /// the channel it reads or writes (`serial.rs`).
     fn entry_go(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
+        if let Some(ch) = self.channel(tid, nr, args) {
+            if !self.serial.enter(tid, ch, nr, args, Instant::now()) {
+                // it stays stopped at its entry until the call under way is over
+                return;
+            }
+        }
+        self.entry_proceed(tid, nr, args);
+    }
+
+    /// The stream channel a read or write call at its entry moves bytes on: a stream socket
+    /// or a pipe, and the direction. `None` for everything else (files, datagrams, logs).
+    fn channel(&mut self, tid: i32, nr: i64, args: [u64; 6]) -> Option<Channel> {
+        let (fd, send) = match nr {
+            libc::SYS_read
+            | libc::SYS_readv
+            | libc::SYS_recvfrom
+            | libc::SYS_recvmsg
+            | libc::SYS_recvmmsg => (args[0], false),
+            libc::SYS_write
+            | libc::SYS_writev
+            | libc::SYS_sendto
+            | libc::SYS_sendmsg
+            | libc::SYS_sendmmsg
+            | libc::SYS_sendfile => (args[0], true),
+            libc::SYS_splice => (args[2], true),
+            _ => return None,
+        };
+        let fd = i32::try_from(fd).ok()?;
+        let object = match self.model.object(tid, fd, &mut self.probe)? {
+            Object::Socket(id) => {
+                let s = self.model.socket(id)?;
+                matches!(
+                    s.ty,
+                    bop_model::SockType::Stream | bop_model::SockType::Seqpacket
+                )
+                .then_some(id)?
+            }
+            Object::Pipe { id, .. } => id,
+            Object::Log | Object::Other => return None,
+        };
+        Some(Channel { object, send })
+    }
+
+    /// The call of thread `tid` on its channel is over: the next thread waiting for the
+    /// channel goes on.
+    fn serial_done(&mut self, tid: i32) {
+        if let Some(w) = self.serial.done(tid) {
+            self.entry_proceed(w.tid, w.nr, w.args);
+        }
+    }
+
+    /// Records what must be recorded at a call's entry, and asks for the exit stop of the
+    /// others.
+    fn entry_proceed(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
         match nr {
             libc::SYS_close | libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill => {
                 // their effect does not depend on the result: record at entry, save a stop
@@ -1457,7 +1510,7 @@ impl Runner<'_> {
                         e.hash = Some(format!("{:016x}", fnv1a(&bytes[..n])));
                     }
                     if data_len > 0 {
-                        e.data = Some(escape_bytes(&bytes[..bytes.len().min(data_len)]));
+                        e.data = Some(bop_trace::escape_data(&bytes[..bytes.len().min(data_len)]));
                     }
                 }
             }
@@ -1588,6 +1641,8 @@ impl Runner<'_> {
                     note: self.abandon_note(i, rule),
                 })
                 .collect(),
+            hold_limit_releases: Some(self.graph.forced()),
+            order_guesses: Some(self.serial.guessed()),
         };
         self.write(Record::Footer(footer.clone()));
         if let Err(e) = self.writer.flush() {

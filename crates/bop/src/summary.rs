@@ -137,3 +137,24 @@ pub fn table(rows: &[NodeSummary]) -> String {
     }
     out
 }
+
+/// What makes the run's graph unsure, in words, from its footer: events released without
+/// their cause, and calls whose order on a stream bop guessed. `None` when there is nothing
+/// to doubt (or the trace is older than the counts).
+pub fn graph_doubts(f: &Footer) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(n) = f.hold_limit_releases.filter(|&n| n > 0) {
+        parts.push(format!(
+            "{n} event{} released without the cause it waited for (hold limit or end of run): its edges are a guess",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(n) = f.order_guesses.filter(|&n| n > 0) {
+        parts.push(format!(
+            "{n} call{} let overlap another on the same stream after waiting {} ms: the order of their bytes is a guess",
+            if n == 1 { "" } else { "s" },
+            crate::serial::WAIT_LIMIT.as_millis()
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}

@@ -46,12 +46,56 @@ struct Lane {
     gone: bool,
 }
 
+/// One direction of a stream, with its byte offsets counted in the order the calls were
+/// observed: each send and each receive gets its range of the stream when it is pushed, not
+/// when it is released, so a receive held in its lane (waiting for an unrelated cause) keeps
+/// the bytes it really read, and a later receive of another thread cannot take them.
 #[derive(Debug, Default)]
 struct Stream {
+    /// bytes of the sends observed so far
     send_off: u64,
+    /// bytes of the (non-peeking) receives observed so far
     recv_off: u64,
-    /// sends whose bytes are not all received yet: [start, end) and event id
-    segs: VecDeque<(u64, u64, u64)>,
+    /// sends whose bytes some receive may still need, in stream order
+    segs: VecDeque<Seg>,
+    /// where the receives observed but not released yet start (a multiset): the bytes from
+    /// the lowest of them on are still wanted
+    pending: BTreeMap<u64, u32>,
+}
+
+/// A send's range of its stream, and its event id once it is released.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    start: u64,
+    end: u64,
+    id: Option<u64>,
+}
+
+impl Stream {
+    /// The first of `segs` that ends after `off`.
+    fn first_after(&self, off: u64) -> usize {
+        self.segs.partition_point(|s| s.end <= off)
+    }
+
+    /// Drops the sends every receive is done with (and their clocks).
+    fn forget_consumed(&mut self, clocks: &mut HashMap<u64, Clock>) {
+        let low = self
+            .pending
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.recv_off)
+            .min(self.recv_off);
+        while let Some(s) = self.segs.front() {
+            if s.end > low {
+                break;
+            }
+            if let Some(id) = s.id {
+                clocks.remove(&id);
+            }
+            self.segs.pop_front();
+        }
+    }
 }
 
 /// A datagram sent and not yet received: its payload hash and its event id.
@@ -169,6 +213,7 @@ impl Graph {
             }
         };
         e.lane = Some(lane);
+        self.place(&mut e);
         if e.kind == "exit" {
             // a later thread with the same tid is another lane
             self.lane_of.remove(&e.tid);
@@ -193,6 +238,48 @@ impl Graph {
         }
         self.pump(Some(u64::MAX));
         self.released()
+    }
+
+    /// Gives a send or receive on a stream its range of the stream, in the order the calls are
+    /// observed. The run loop keeps calls on one socket in one direction from overlapping (a
+    /// thread's call on it enters only after the previous one's exit was observed), so this
+    /// order is the order in which the kernel served them.
+    fn place(&mut self, e: &mut Event) {
+        if e.kind != "syscall" || e.errno.is_some() || keys::is_dgram(e) {
+            return;
+        }
+        let n = match e.bytes {
+            Some(n) if n > 0 => n,
+            _ => return,
+        };
+        match e.op.as_deref() {
+            Some("send") => {
+                if let Some(key) = send_key(e) {
+                    let st = self.streams.entry(key).or_default();
+                    let start = st.send_off;
+                    st.send_off += n;
+                    st.segs.push_back(Seg {
+                        start,
+                        end: start + n,
+                        id: None,
+                    });
+                    e.off = Some(start);
+                }
+            }
+            Some("recv") => {
+                if let Some(key) = recv_key(e) {
+                    let st = self.streams.entry(key).or_default();
+                    let start = st.recv_off;
+                    let peek = e.flags.is_some_and(|f| f & MSG_PEEK != 0);
+                    if !peek {
+                        st.recv_off += n;
+                    }
+                    *st.pending.entry(start).or_insert(0) += 1;
+                    e.off = Some(start);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn pump(&mut self, now: Option<u64>) {
@@ -338,30 +425,41 @@ impl Graph {
                         }
                     }
                 } else if op == Some("recv") && errno.is_none() {
-                    let n = e.bytes.unwrap_or(0);
-                    let st = self.streams.get(&key);
-                    let c = st.map_or(0, |s| s.recv_off);
-                    let sent = st.map_or(0, |s| s.send_off);
+                    let (Some(c), Some(n)) = (e.off, e.bytes.filter(|&n| n > 0)) else {
+                        return Some(Plan { edges, unmatched });
+                    };
                     let d = c + n;
-                    if sent < d && !force {
-                        let k = key.clone();
-                        if self.may_come(|x| {
-                            x.op.as_deref() == Some("send") && send_key(x).as_ref() == Some(&k)
+                    let Some(st) = self.streams.get(&key) else {
+                        return Some(Plan {
+                            edges,
+                            unmatched: Some(n),
+                        });
+                    };
+                    if st.send_off < d && !force {
+                        // bytes no send observed yet accounts for: a send under way
+                        let k = &key;
+                        if self.begun.values().any(|x| {
+                            x.op.as_deref() == Some("send") && send_key(x).as_ref() == Some(k)
                         }) {
                             return None;
                         }
                     }
-                    let covered_end = d.min(sent);
-                    if let Some(st) = st {
-                        for &(a, b, id) in &st.segs {
-                            let lo = a.max(c);
-                            let hi = b.min(covered_end);
-                            if lo < hi {
+                    let mut covered = 0;
+                    for s in st.segs.range(st.first_after(c)..) {
+                        if s.start >= d {
+                            break;
+                        }
+                        let (lo, hi) = (s.start.max(c), s.end.min(d));
+                        match s.id {
+                            Some(id) => {
                                 edges.push(edge(id, "msg", Some(hi - lo)));
+                                covered += hi - lo;
                             }
+                            // the send was observed and waits in its lane
+                            None if !force => return None,
+                            None => {}
                         }
                     }
-                    let covered = covered_end.saturating_sub(c);
                     if covered < n {
                         unmatched = Some(n - covered);
                     }
@@ -477,19 +575,15 @@ impl Graph {
                         }
                     }
                 }
-            } else if let Some(key) = recv_key(e) {
-                let n = e.bytes.unwrap_or(0);
-                let peek = e.flags.is_some_and(|f| f & MSG_PEEK != 0);
-                if n > 0 && !peek {
-                    let st = self.streams.entry(key).or_default();
-                    st.recv_off += n;
-                    while let Some(&(_, b, id)) = st.segs.front() {
-                        if b > st.recv_off {
-                            break;
+            } else if let (Some(key), Some(off)) = (recv_key(e), e.off) {
+                if let Some(st) = self.streams.get_mut(&key) {
+                    if let Some(k) = st.pending.get_mut(&off) {
+                        *k -= 1;
+                        if *k == 0 {
+                            st.pending.remove(&off);
                         }
-                        st.segs.pop_front();
-                        self.clocks.remove(&id);
                     }
+                    st.forget_consumed(&mut self.clocks);
                 }
             }
         }
@@ -544,11 +638,15 @@ impl Graph {
                             .push_back((e.hash.clone(), id));
                         keep = true;
                     }
-                } else if let (Some(key), Some(n)) = (send_key(e), e.bytes.filter(|&b| b > 0)) {
-                    let st = self.streams.entry(key).or_default();
-                    st.segs.push_back((st.send_off, st.send_off + n, id));
-                    st.send_off += n;
-                    keep = true;
+                } else if let (Some(key), Some(off)) = (send_key(e), e.off) {
+                    // its range was given when it was observed; a receive may now use it
+                    if let Some(st) = self.streams.get_mut(&key) {
+                        let i = st.first_after(off);
+                        if let Some(s) = st.segs.get_mut(i).filter(|s| s.start == off) {
+                            s.id = Some(id);
+                            keep = true;
+                        }
+                    }
                 }
             }
             ("syscall", Some("connect")) if ok || e.errno.as_deref() == Some("EINPROGRESS") => {

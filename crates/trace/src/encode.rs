@@ -54,6 +54,10 @@ pub(crate) fn event(out: &mut Vec<u8>, e: &Event) {
         key(out, "bytes");
         int(out, v);
     }
+    if let Some(v) = e.off {
+        key(out, "off");
+        int(out, v);
+    }
     if let Some(v) = e.flags {
         key(out, "flags");
         int(out, v);
@@ -330,6 +334,7 @@ mod tests {
             of(text()),
             of(addr()),
             of(any::<u64>()),
+            of(any::<u64>()),
             of(any::<i64>()),
             of(prop::collection::vec(any::<i32>(), 0..4)),
             of(prop::collection::vec(any::<u64>(), 0..4)),
@@ -371,9 +376,10 @@ mod tests {
             target: call.4,
             addr: call.5,
             bytes: call.6,
-            flags: call.7,
-            fds: call.8,
-            msgs: call.9,
+            off: call.7,
+            flags: call.8,
+            fds: call.9,
+            msgs: call.10,
             other: more.0,
             signal: more.1,
             status: more.2,

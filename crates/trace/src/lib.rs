@@ -5,11 +5,13 @@
 //! cut short (bop killed, disk full) is still readable up to its last whole line; the
 //! [`Reader`] reads such a trace and says that it is truncated. See `docs/trace-format.md`.
 
+mod data;
 mod encode;
 mod reader;
 mod record;
 mod writer;
 
+pub use data::{escape_data, unescape_data};
 pub use reader::{read, read_file, ReadError, Trace};
 pub use record::{
     Edge, Event, Footer, Header, NodeInfo, NodeOutcome, Record, RuleOutcome, SockInfo, FORMAT,

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 /// The trace format version written in every header. Readers accept this version and older.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// One line of a trace.
 // Events are built, written and dropped one at a time: boxing them would only add an allocation.
@@ -117,6 +117,12 @@ pub struct Event {
     /// Bytes moved (send/receive calls that succeeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// For sends and receives on streams (TCP, Unix stream sockets, pipes): where the bytes
+    /// moved start in the stream, counted from the first byte bop saw in that direction. A
+    /// receive's bytes are the stream's bytes `off .. off + bytes`; so are a send's. Set by the
+    /// graph, in the order the kernel served the calls (see docs/architecture.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off: Option<u64>,
     /// Call flags (MSG_*, SOCK_*, O_*), when the call has them and they are not 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<i64>,
@@ -218,6 +224,16 @@ pub struct Footer {
     /// The fault rules of the run and how often each fired (0: it never did).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<RuleOutcome>,
+    /// Events the graph released without the cause it was waiting for (it did not come within
+    /// the hold limit, or the run ended first): their edges are a guess. Absent in traces of
+    /// bop before format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_limit_releases: Option<u64>,
+    /// Calls on one stream that bop let overlap, because one of them waited too long for the
+    /// other to finish: the order of their bytes in the stream is a guess. Absent in traces of
+    /// bop before format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_guesses: Option<u64>,
 }
 
 /// A fault rule and how often it fired in the run.
