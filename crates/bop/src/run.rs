@@ -160,6 +160,17 @@ struct Runner<'a> {
 /// How many of a datagram's first bytes its `hash` covers (docs/trace-format.md).
 const HASHED_BYTES: usize = 65536;
 
+/// Whether thread `tid` sleeps in the kernel (state S or D in /proc), rather than running or
+/// sitting in a ptrace stop that bop has yet to handle.
+fn blocked_in_call(tid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap_or_default();
+    // the state follows the command name, which is in parentheses and may hold anything
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('S') | Some('D'))
+}
+
 /// What a process does with a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Disposition {
@@ -813,7 +824,7 @@ impl Runner<'_> {
             if self.has_faults {
                 self.fault_timers();
             }
-            for w in self.serial.overdue(Instant::now()) {
+            for w in self.serial.overdue(Instant::now(), blocked_in_call) {
                 self.entry_proceed(w.tid, w.nr, w.args);
             }
             let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
@@ -856,7 +867,7 @@ impl Runner<'_> {
             }
             Stop::SyscallExit { tid, nr, args, ret } => {
                 // this thread's exit is observed before the next call on its channel starts
-                self.serial_done(tid);
+                self.serial_done(tid, ret > 0);
                 if (-516..=-512).contains(&ret) || ret == -(libc::EINTR as i64) {
                     // Interrupted by a signal; it changed nothing. Whether the program sees
                     // it is decided after this stop, so it waits for the thread's next stop
@@ -1132,10 +1143,10 @@ impl Runner<'_> {
         Some(Channel { object, send })
     }
 
-    /// The call of thread `tid` on its channel is over: the next thread waiting for the
-    /// channel goes on.
-    fn serial_done(&mut self, tid: i32) {
-        if let Some(w) = self.serial.done(tid) {
+    /// The call of thread `tid` on its channel is over, having moved bytes or not: the next
+    /// thread waiting for the channel goes on.
+    fn serial_done(&mut self, tid: i32, moved: bool) {
+        if let Some(w) = self.serial.done(tid, moved) {
             self.entry_proceed(w.tid, w.nr, w.args);
         }
     }

@@ -11,15 +11,16 @@
 //! seen. Runtimes that serialise a connection's reads and writes themselves (Go's fd mutex,
 //! tokio's `&mut`, Java's channel locks, single-threaded event loops) never wait here.
 //!
-//! A call that waits longer than a limit is let go: the first call may be blocked for as long
-//! as the program likes (a reader waiting for a reply), and holding the second could hang the
-//! system. The two calls then overlap, their order is a guess, and bop says so: the guesses
-//! are counted, in the summary and the trace's footer.
+//! A call that waits longer than a limit behind a call blocked in the kernel is let go: the
+//! first call may be blocked for as long as the program likes (a reader waiting for a reply),
+//! and holding the second could hang the system. The two calls then overlap, their order is a
+//! guess, and bop says so: the guesses are counted, in the summary and the trace's footer. A
+//! call whose exit stop merely waits for bop to get to it is waited for as long as it takes.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// How long a call may wait for another call on its channel before it is let go.
 pub const WAIT_LIMIT: Duration = Duration::from_millis(50);
@@ -52,6 +53,8 @@ pub struct Serial {
     busy: HashMap<Channel, i32>,
     holding: HashMap<i32, Channel>,
     waiting: HashMap<Channel, VecDeque<Waiter>>,
+    /// threads let go by the limit whose call has not returned yet
+    let_go: HashSet<i32>,
     guessed: u64,
 }
 
@@ -91,9 +94,14 @@ impl Serial {
         }
     }
 
-    /// Thread `tid`'s call is over (its exit stop was seen, or the thread is gone): the next
-    /// thread waiting for the channel, which now holds it and must be let go.
-    pub fn done(&mut self, tid: i32) -> Option<Waiter> {
+    /// Thread `tid`'s call is over (its exit stop was seen, or the thread is gone), and
+    /// `moved` says whether it moved bytes: the next thread waiting for the channel, which
+    /// now holds it and must be let go. A call let go by the limit that moved bytes is a
+    /// guess; one that moved none (EAGAIN, an error) has no place in the stream to get wrong.
+    pub fn done(&mut self, tid: i32, moved: bool) -> Option<Waiter> {
+        if self.let_go.remove(&tid) && moved {
+            self.guessed += 1;
+        }
         let channel = self.holding.remove(&tid)?;
         if self.busy.get(&channel) != Some(&tid) {
             return None;
@@ -117,23 +125,33 @@ impl Serial {
             q.retain(|w| w.tid != tid);
         }
         self.waiting.retain(|_, q| !q.is_empty());
-        self.done(tid)
+        self.done(tid, false)
     }
 
-    /// The waiters that have waited [`WAIT_LIMIT`] by `now`: they go on beside the call under
-    /// way, and each is a guess in the order of the channel's calls.
-    pub fn overdue(&mut self, now: Instant) -> Vec<Waiter> {
+    /// The waiters that have waited [`WAIT_LIMIT`] by `now` for a call that `blocked` says is
+    /// blocked in the kernel (sleeping, not merely waiting for bop to see its exit): they go
+    /// on beside the call under way, and each is a guess in the order of the channel's calls.
+    /// Those whose holder is not blocked wait another [`WAIT_LIMIT`]: the holder's exit stop
+    /// is on its way, and a loaded bop only has to get to it.
+    pub fn overdue(&mut self, now: Instant, blocked: impl Fn(i32) -> bool) -> Vec<Waiter> {
         let mut out = Vec::new();
-        for q in self.waiting.values_mut() {
-            while q
-                .front()
-                .is_some_and(|w| now.saturating_duration_since(w.since) >= WAIT_LIMIT)
-            {
+        for (ch, q) in self.waiting.iter_mut() {
+            let due = |w: &Waiter| now.saturating_duration_since(w.since) >= WAIT_LIMIT;
+            if !q.front().is_some_and(due) {
+                continue;
+            }
+            if !self.busy.get(ch).is_some_and(|&h| blocked(h)) {
+                for w in q.iter_mut().filter(|w| due(w)) {
+                    w.since = now;
+                }
+                continue;
+            }
+            while q.front().is_some_and(due) {
                 out.extend(q.pop_front());
             }
         }
         self.waiting.retain(|_, q| !q.is_empty());
-        self.guessed += out.len() as u64;
+        self.let_go.extend(out.iter().map(|w| w.tid));
         out
     }
 
@@ -152,7 +170,8 @@ impl Serial {
             .min()
     }
 
-    /// Calls let go by the limit: their order among their channel's calls is a guess.
+    /// Calls let go by the limit that moved bytes: their order among their channel's calls is
+    /// a guess.
     pub fn guessed(&self) -> u64 {
         self.guessed
     }
@@ -182,13 +201,13 @@ mod tests {
         );
         assert!(!s.enter(3, RX, 0, [3; 6], t));
         assert!(!s.enter(4, RX, 0, [4; 6], t));
-        assert_eq!(s.done(2), None);
-        let next = s.done(1).expect("thread 3 goes on");
+        assert_eq!(s.done(2, true), None);
+        let next = s.done(1, true).expect("thread 3 goes on");
         assert_eq!((next.tid, next.args), (3, [3; 6]));
         assert!(!s.enter(5, RX, 0, [0; 6], t), "thread 3 holds it now");
-        assert_eq!(s.done(3).map(|w| w.tid), Some(4));
-        assert_eq!(s.done(4).map(|w| w.tid), Some(5));
-        assert_eq!(s.done(5), None);
+        assert_eq!(s.done(3, true).map(|w| w.tid), Some(4));
+        assert_eq!(s.done(4, true).map(|w| w.tid), Some(5));
+        assert_eq!(s.done(5, true), None);
         assert!(s.enter(6, RX, 0, [0; 6], t));
         assert_eq!(s.guessed(), 0);
     }
@@ -203,14 +222,33 @@ mod tests {
             s.deadline(),
             Some(t + Duration::from_millis(10) + WAIT_LIMIT)
         );
-        assert!(s.overdue(t + WAIT_LIMIT).is_empty());
-        let late = s.overdue(t + Duration::from_millis(10) + WAIT_LIMIT);
+        assert!(s.overdue(t + WAIT_LIMIT, |_| true).is_empty());
+        let late = s.overdue(t + Duration::from_millis(10) + WAIT_LIMIT, |h| h == 1);
         assert_eq!(late.iter().map(|w| w.tid).collect::<Vec<_>>(), vec![2]);
-        assert_eq!(s.guessed(), 1);
         assert_eq!(s.deadline(), None);
         // the let-go thread holds nothing: the holder's end hands the channel to no one
-        assert_eq!(s.done(2), None);
-        assert_eq!(s.done(1), None);
+        assert_eq!(s.done(2, true), None);
+        assert_eq!(s.guessed(), 1, "it moved bytes: their place is a guess");
+        assert_eq!(s.done(1, true), None);
+        // a let-go call that moves nothing (EAGAIN) guesses nothing
+        assert!(s.enter(1, RX, 0, [0; 6], t));
+        assert!(!s.enter(3, RX, 0, [0; 6], t));
+        assert_eq!(s.overdue(t + WAIT_LIMIT, |_| true).len(), 1);
+        assert_eq!(s.done(3, false), None);
+        assert_eq!(s.guessed(), 1);
+    }
+
+    #[test]
+    fn a_waiter_behind_a_call_that_is_not_blocked_waits_on() {
+        let mut s = Serial::new();
+        let t = Instant::now();
+        assert!(s.enter(1, RX, 0, [0; 6], t));
+        assert!(!s.enter(2, RX, 0, [0; 6], t));
+        // the holder's exit stop is waiting for bop: no guess, another limit to wait
+        assert!(s.overdue(t + WAIT_LIMIT, |_| false).is_empty());
+        assert_eq!(s.deadline(), Some(t + WAIT_LIMIT + WAIT_LIMIT));
+        assert_eq!(s.guessed(), 0);
+        assert_eq!(s.done(1, true).map(|w| w.tid), Some(2));
     }
 
     #[test]
@@ -222,7 +260,7 @@ mod tests {
         assert!(!s.enter(3, RX, 0, [0; 6], t));
         assert_eq!(s.gone(2), None);
         assert_eq!(s.gone(1).map(|w| w.tid), Some(3));
-        assert_eq!(s.done(3), None);
+        assert_eq!(s.done(3, true), None);
         assert_eq!(s.deadline(), None);
     }
 }
