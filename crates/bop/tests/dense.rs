@@ -204,3 +204,40 @@ fn a_poll_beside_a_blocked_reader_is_let_go_and_the_program_finishes() {
         .count();
     assert_eq!(eagain, 1, "the poll is recorded as the program saw it");
 }
+
+/// `javac` of the Java testbed into the sandbox: the class path to run it with.
+fn java_classes(sb: &Sandbox) -> PathBuf {
+    let dir = sb.join("java");
+    let out = Command::new("javac")
+        .arg("-d")
+        .arg(&dir)
+        .arg(repo().join("testbeds/dense/java/Dense.java"))
+        .output()
+        .expect("run javac (.ci/run installs default-jdk-headless)");
+    assert!(
+        out.status.success(),
+        "javac: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+#[test]
+fn java_nio_with_a_worker_pool_and_java_threads_get_every_byte_right() {
+    let sb = Sandbox::new();
+    let java = format!("java -cp {} Dense", java_classes(&sb).display());
+    dense(
+        &sb,
+        "nio",
+        &java,
+        "",
+        "--rounds 100 --size 1-700 --pipeline",
+    );
+    dense(
+        &sb,
+        "javathreads",
+        &java,
+        "--mode blocking",
+        "--mode blocking --rounds 100 --size 1-4000",
+    );
+}
