@@ -144,9 +144,9 @@ pub fn table(rows: &[NodeSummary]) -> String {
 pub fn graph_doubts(f: &Footer) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(n) = f.hold_limit_releases.filter(|&n| n > 0) {
+        let (s, its) = if n == 1 { ("", "its") } else { ("s", "their") };
         parts.push(format!(
-            "{n} event{} released without the cause it waited for (hold limit or end of run): its edges are a guess",
-            if n == 1 { "" } else { "s" }
+            "{n} event{s} released without {its} cause (hold limit or end of run): {its} edges are a guess"
         ));
     }
     if let Some(n) = f.order_guesses.filter(|&n| n > 0) {

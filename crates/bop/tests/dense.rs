@@ -241,3 +241,47 @@ fn java_nio_with_a_worker_pool_and_java_threads_get_every_byte_right() {
         "--mode blocking --rounds 100 --size 1-4000",
     );
 }
+
+/// A trace whose footer counts guesses: `bop stats` and `bop verify` say the graph is unsure,
+/// even though every byte they can compare is right.
+#[test]
+fn a_graph_with_guesses_is_called_unsure_by_stats_and_verify() {
+    let sb = Sandbox::new();
+    let sock = |local: &str, peer: &str| {
+        format!(r#"{{"id":1,"family":"inet","type":"stream","local":"{local}","peer":"{peer}"}}"#)
+    };
+    let (c, s) = ("127.0.0.1:40000", "127.0.0.1:7000");
+    let lines = [
+        r#"{"type":"header","format":2,"bop_version":"test","start_unix_ms":0,"backend":"ptrace+seccomp","nodes":[{"name":"client","cmd":"c"},{"name":"server","cmd":"s"}]}"#.to_string(),
+        format!(
+            r#"{{"type":"event","node":"client","pid":1,"tid":1,"seq":0,"ts":1,"kind":"syscall","syscall":"write","op":"send","fd":3,"sock":{},"bytes":4,"off":0,"ret":4,"data":"ping","id":0,"lane":0,"vc":{{"0":1}}}}"#,
+            sock(c, s)
+        ),
+        format!(
+            r#"{{"type":"event","node":"server","pid":2,"tid":2,"seq":0,"ts":2,"kind":"syscall","syscall":"read","op":"recv","fd":4,"sock":{},"bytes":4,"off":0,"ret":4,"data":"ping","id":1,"lane":1,"vc":{{"0":1,"1":1}},"from":[{{"id":0,"kind":"msg","bytes":4}}]}}"#,
+            sock(s, c)
+        ),
+        r#"{"type":"footer","verdict":"pass","duration_ms":5,"events":2,"nodes":[],"hold_limit_releases":2,"order_guesses":1}"#.to_string(),
+    ];
+    let trace = sb.write("unsure.jsonl", &(lines.join("\n") + "\n"));
+    let out = Command::new(bop_exe())
+        .arg("stats")
+        .arg(&trace)
+        .output()
+        .expect("bop stats");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("graph: unsure: 2 events released without their cause")
+            && text.contains("1 call let overlap another on the same stream"),
+        "{text}"
+    );
+    let json = stats_json(&trace);
+    assert_eq!(
+        (&json["hold_limit_releases"], &json["order_guesses"]),
+        (&serde_json::json!(2), &serde_json::json!(1))
+    );
+    let (code, text) = verify(&trace);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("UNSURE: 2 events") && text.contains("verdict: unsure"), "{text}");
+    assert!(text.contains("1 receives compared byte for byte"), "{text}");
+}
