@@ -54,7 +54,7 @@ def build():
     sh(["gcc", "-O2", "-o", os.path.join(WORK, "pingpong"), os.path.join(ROOT, "bench", "pingpong.c")])
 
 
-def pingpong(rounds, reps, pin):
+def pingpong(rounds, reps, pin, baseline=None):
     pp = [os.path.join(WORK, "pingpong"), str(rounds)]
     trace = os.path.join(WORK, "pp.jsonl")
     configs = {
@@ -66,6 +66,9 @@ def pingpong(rounds, reps, pin):
         "strace -f --seccomp-bpf": ["strace", "-f", "--seccomp-bpf", "-e", "trace=read,write",
                                      "-o", "/dev/null"] + pp,
     }
+    if baseline:
+        # another bop build beside this one (e.g. the commit before a change), interleaved
+        configs["bop (baseline)"] = [baseline, "run", "-q", "--trace", trace, "--"] + pp
     if pin:
         configs = {k: ["taskset", "-c", "0"] + v for k, v in configs.items()}
     times = {k: [] for k in configs}
@@ -534,6 +537,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer rounds (a smoke test)")
     ap.add_argument("--only", action="append", choices=SECTIONS,
                     help="measure only this (repeatable); the other sections of RESULTS.md are kept")
+    ap.add_argument("--baseline", metavar="BOP",
+                    help="another bop binary (the build before a change) to measure beside this one "
+                    "in the ping-pong")
     a = ap.parse_args()
     global WORK
     WORK = tempfile.mkdtemp(prefix="bop-bench.")
@@ -547,7 +553,7 @@ def main():
             rounds = 5000 if a.quick else 20000
             out = [f"## Ping-pong, {rounds} round trips of 8 bytes", "", provenance(cmd), ""]
             for pin in (True, False):
-                res = pingpong(rounds, reps, pin)
+                res = pingpong(rounds, reps, pin, a.baseline)
                 out += [f"### {'Pinned (taskset -c 0)' if pin else 'Unpinned'}, median of {reps}", "",
                         "| mechanism | seconds | slowdown | µs per traced call |", "|---|---|---|---|"]
                 for k, sec, ratio, per in res:

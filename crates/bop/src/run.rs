@@ -160,15 +160,16 @@ struct Runner<'a> {
 /// How many of a datagram's first bytes its `hash` covers (docs/trace-format.md).
 const HASHED_BYTES: usize = 65536;
 
-/// Whether thread `tid` sleeps in the kernel (state S or D in /proc), rather than running or
-/// sitting in a ptrace stop that bop has yet to handle.
+/// Whether thread `tid` sleeps in the kernel (state S or D in /proc) or is stopped by job
+/// control (T: a SIGSTOP until someone's SIGCONT), rather than running or sitting in a ptrace
+/// stop that bop has yet to handle (t).
 fn blocked_in_call(tid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap_or_default();
     // the state follows the command name, which is in parentheses and may hold anything
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next());
-    matches!(state, Some('S') | Some('D'))
+    matches!(state, Some('S') | Some('D') | Some('T'))
 }
 
 /// What a process does with a signal.

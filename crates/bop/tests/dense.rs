@@ -282,6 +282,39 @@ fn a_graph_with_guesses_is_called_unsure_by_stats_and_verify() {
     );
     let (code, text) = verify(&trace);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("UNSURE: 2 events") && text.contains("verdict: unsure"), "{text}");
+    assert!(
+        text.contains("UNSURE: 2 events") && text.contains("verdict: unsure"),
+        "{text}"
+    );
     assert!(text.contains("1 receives compared byte for byte"), "{text}");
+}
+
+#[test]
+fn go_goroutines_moving_between_threads_get_every_byte_right() {
+    let sb = Sandbox::new();
+    let bin = sb.join("tb-dense-go");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(repo().join("testbeds/dense/go"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOCACHE", sb.join("gocache"))
+        .env("GOPATH", sb.join("gopath"))
+        .output()
+        .expect("run go build (.ci/run installs golang-go)");
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let go = bin.display().to_string();
+    dense(&sb, "go", &go, "", "--rounds 200 --size 1-700 --pipeline");
+    dense(
+        &sb,
+        "go64k",
+        &go,
+        "--nagle on",
+        "--rounds 10 --size 1-65536 --nagle on",
+    );
 }

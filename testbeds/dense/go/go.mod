@@ -1,0 +1,3 @@
+module tbdense
+
+go 1.19
