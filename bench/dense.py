@@ -27,11 +27,12 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from run import free_port  # bench/run.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOP = os.path.join(ROOT, "target", "release", "bop")
@@ -69,14 +70,6 @@ def build(work, wanted):
     if any(w.startswith("java") for w in wanted):
         subprocess.run(["javac", "-d", os.path.join(work, "java"),
                         os.path.join(DENSE, "java", "Dense.java")], check=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def points():
@@ -193,7 +186,15 @@ def main():
     ap.add_argument("--log", default=os.path.join(RESULTS, "dense-runs.jsonl"),
                     help="the JSON Lines log of every run")
     ap.add_argument("--resume", action="store_true", help="keep the log's runs and add to them")
+    ap.add_argument("--report", action="store_true",
+                    help="only write bench/results/dense.md from the log (e.g. after joining the logs "
+                    "of campaigns run side by side)")
     a = ap.parse_args()
+    if a.report:
+        with open(os.path.join(RESULTS, "dense.md"), "w") as f:
+            f.write(report(a.log, a.runs, "python3 bench/dense.py " + " ".join(sys.argv[1:])))
+        print(open(os.path.join(RESULTS, "dense.md")).read())
+        return
     work = tempfile.mkdtemp(prefix="bop-dense-")
     names = list(runtimes(work))
     wanted = a.only or names

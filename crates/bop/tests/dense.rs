@@ -156,22 +156,27 @@ fn node_gets_every_byte_right() {
     dense(&sb, "node", &js, "", "--rounds 200 --size 1-700 --pipeline");
 }
 
+/// Runs `shared_socket server PORT MESSAGES` and `shared_socket CLIENT PORT …` (node `client`)
+/// under bop, checks the graph, and returns the trace.
+fn shared_socket(sb: &Sandbox, messages: u32, client: &str, client_args: &str) -> bop_trace::Trace {
+    let bin = compile_c(sb, &progs_dir(), "shared_socket");
+    let port = free_port();
+    let b = bin.display();
+    let toml = format!(
+        "[[node]]\nname = \"server\"\ncmd = \"{b} server {port} {messages}\"\nready = \"tcp:127.0.0.1:{port}\"\n\n\
+         [[node]]\nname = \"{client}\"\ncmd = \"{b} {client} {port} {client_args}\"\n\n[run]\ntimeout = \"15s\"\n"
+    );
+    let run = sb.run_cluster_with(client, &toml, &["--capture-payload=64".to_string()]);
+    assert_sound(&run, &sb.join(&format!("{client}.jsonl")));
+    run.trace()
+}
+
 /// Four threads read one blocking socket at once: their calls overlap, and only bop keeping
 /// them from overlapping in its view makes the order it sees the kernel's. (Without it,
 /// `bop verify` finds receives attributed to the wrong bytes in every run.)
 #[test]
 fn threads_reading_one_socket_at_once_each_get_their_own_bytes() {
-    let sb = Sandbox::new();
-    let bin = compile_c(&sb, &progs_dir(), "shared_socket");
-    let port = free_port();
-    let b = bin.display();
-    let toml = format!(
-        "[[node]]\nname = \"server\"\ncmd = \"{b} server {port} 3000\"\nready = \"tcp:127.0.0.1:{port}\"\n\n\
-         [[node]]\nname = \"readers\"\ncmd = \"{b} readers {port} 3000 4\"\n"
-    );
-    let run = sb.run_cluster_with("shared", &toml, &["--capture-payload=64".to_string()]);
-    assert_sound(&run, &sb.join("shared.jsonl"));
-    let t = run.trace();
+    let t = shared_socket(&Sandbox::new(), 3000, "readers", "3000 4");
     let readers: std::collections::BTreeSet<i32> = events_of(&t, "readers")
         .filter(|e| e.op.as_deref() == Some("recv") && e.bytes.unwrap_or(0) > 0)
         .map(|e| e.tid)
@@ -188,17 +193,7 @@ fn threads_reading_one_socket_at_once_each_get_their_own_bytes() {
 /// about the stream's order is a guess.
 #[test]
 fn a_poll_beside_a_blocked_reader_is_let_go_and_the_program_finishes() {
-    let sb = Sandbox::new();
-    let bin = compile_c(&sb, &progs_dir(), "shared_socket");
-    let port = free_port();
-    let b = bin.display();
-    let toml = format!(
-        "[[node]]\nname = \"server\"\ncmd = \"{b} server {port} 0\"\nready = \"tcp:127.0.0.1:{port}\"\n\n\
-         [[node]]\nname = \"poller\"\ncmd = \"{b} poller {port}\"\n\n[run]\ntimeout = \"10s\"\n"
-    );
-    let run = sb.run_cluster_with("poller", &toml, &["--capture-payload=64".to_string()]);
-    assert_sound(&run, &sb.join("poller.jsonl"));
-    let t = run.trace();
+    let t = shared_socket(&Sandbox::new(), 0, "poller", "");
     let eagain = events_of(&t, "poller")
         .filter(|e| e.op.as_deref() == Some("recv") && e.errno.as_deref() == Some("EAGAIN"))
         .count();
