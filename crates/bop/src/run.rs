@@ -435,6 +435,16 @@ impl Runner<'_> {
         self.write_events(released);
     }
 
+    /// [`Runner::emit`] for the first of two events of one call (`Graph::push_part`).
+    fn emit_part(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
+        e.node = Cow::Borrowed(self.node_names[node]);
+        e.pid = pid;
+        e.tid = tid;
+        e.ts = self.ts();
+        let released = self.graph.push_part(e);
+        self.write_events(released);
+    }
+
     /// Writes events released by the graph (in causal order).
     fn write_events(&mut self, mut events: Vec<Event>) {
         for e in events.drain(..) {
@@ -1475,13 +1485,31 @@ impl Runner<'_> {
         self.record_call(tid, sc, &applied, args);
     }
 
-    /// Records a call the model has applied.
+    /// Records a call the model has applied. A splice from one socket or pipe into another
+    /// is two events, the receive from its input first: the bytes it takes out of the input
+    /// stream have their place in it as much as those it puts into the output.
     fn record_call(
         &mut self,
         tid: i32,
         sc: &bop_syscalls::Syscall,
         applied: &Applied,
         args: Option<[u64; 6]>,
+    ) {
+        if let Some(input) = self.model.splice_input(tid, sc, &mut self.probe) {
+            self.record_applied(tid, sc, &input, args, true);
+        }
+        self.record_applied(tid, sc, applied, args, false);
+    }
+
+    /// Records one event of a call the model has applied; `part`: the call has another event
+    /// to come.
+    fn record_applied(
+        &mut self,
+        tid: i32,
+        sc: &bop_syscalls::Syscall,
+        applied: &Applied,
+        args: Option<[u64; 6]>,
+        part: bool,
     ) {
         let (Some(node), Some(pid)) = (self.node_of(tid), self.model.tgid(tid)) else {
             return;
@@ -1538,7 +1566,11 @@ impl Runner<'_> {
                 }
             }
         }
-        self.emit(node, pid, tid, e);
+        if part {
+            self.emit_part(node, pid, tid, e);
+        } else {
+            self.emit(node, pid, tid, e);
+        }
     }
 
     fn finish(mut self, reason: Reason) -> Outcome {

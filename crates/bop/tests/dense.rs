@@ -313,3 +313,36 @@ fn go_goroutines_moving_between_threads_get_every_byte_right() {
         "--rounds 10 --size 1-65536 --nagle on",
     );
 }
+
+/// A relay moves a connection's first 1000 bytes with splice (socket -> pipe -> socket), then
+/// the rest with read and write. The bytes a splice takes out of a socket or pipe have their
+/// place in that stream: without it, every later read on the connection is misplaced.
+#[test]
+fn bytes_a_splice_takes_from_a_socket_keep_their_place_in_its_stream() {
+    let sb = Sandbox::new();
+    let bin = compile_c(&sb, &progs_dir(), "splice_relay");
+    let (relay, sink) = (free_port(), free_port());
+    let b = bin.display();
+    let toml = format!(
+        "[[node]]\nname = \"sink\"\ncmd = \"{b} sink {sink} 3000\"\nready = \"tcp:127.0.0.1:{sink}\"\n\n\
+         [[node]]\nname = \"relay\"\ncmd = \"{b} relay {relay} {sink} 1000\"\nready = \"tcp:127.0.0.1:{relay}\"\n\n\
+         [[node]]\nname = \"client\"\ncmd = \"{b} client {relay} 3000\"\n"
+    );
+    let run = sb.run_cluster_with("splice", &toml, &["--capture-payload=64".to_string()]);
+    run.expect_code(0);
+    let trace = sb.join("splice.jsonl");
+    let (code, out) = verify(&trace);
+    assert_eq!(code, Some(0), "bop verify:\n{out}");
+    assert_eq!(stats_json(&trace)["unmatched_bytes"], 0);
+    let t = run.trace();
+    let splices: Vec<&str> = events_of(&t, "relay")
+        .filter(|e| e.syscall.as_deref() == Some("splice"))
+        .filter_map(|e| e.op.as_deref())
+        .take(4)
+        .collect();
+    assert_eq!(
+        splices,
+        ["recv", "send", "recv", "send"],
+        "each splice is a receive, then a send"
+    );
+}

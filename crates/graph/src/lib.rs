@@ -190,8 +190,19 @@ impl Graph {
 
     /// Adds an observed event; returns the events now released (this one and others it
     /// unblocked, or none if it is held), with `id`, `lane`, `seq`, `vc`, `from` filled in.
-    pub fn push(&mut self, mut e: Event) -> Vec<Event> {
+    pub fn push(&mut self, e: Event) -> Vec<Event> {
         self.begun.remove(&e.tid);
+        self.push_event(e)
+    }
+
+    /// [`Graph::push`] for the first of two events of one call (a splice's receive from its
+    /// input, before its send to its output): the call stays under way, so a receive that
+    /// waits for the bytes it is about to send goes on waiting.
+    pub fn push_part(&mut self, e: Event) -> Vec<Event> {
+        self.push_event(e)
+    }
+
+    fn push_event(&mut self, mut e: Event) -> Vec<Event> {
         if e.kind == "exec" {
             // exec from a non-leader thread: that thread continues as the leader's tid
             if let Some(former) = e.other.filter(|&f| f != e.tid) {

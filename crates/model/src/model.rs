@@ -459,6 +459,22 @@ impl Model {
         }
     }
 
+    /// For a splice from a socket or pipe into another (what [`Model::apply`] records as the
+    /// send into `fd_out`): its input, to be recorded as a receive from `fd_in`.
+    pub fn splice_input(
+        &mut self,
+        tid: i32,
+        sc: &Syscall,
+        probe: &mut dyn Probe,
+    ) -> Option<Applied> {
+        let Call::Splice { fd_in, fd_out, .. } = &sc.call else {
+            return None;
+        };
+        let output = self.object(tid, *fd_out, probe)?;
+        let input = self.object(tid, *fd_in, probe)?;
+        (output.is_comm() && input.is_comm()).then(|| self.applied_fd(Some(input), *fd_in))
+    }
+
     fn on_fd(&mut self, tid: i32, fd: i32, probe: &mut dyn Probe) -> Applied {
         let o = self.object(tid, fd, probe);
         self.applied_fd(o, fd)
