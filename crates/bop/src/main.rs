@@ -743,7 +743,7 @@ fn print_outcome(o: &run::Outcome) {
         }
     }
     if let Some(d) = summary::graph_doubts(f) {
-        println!("  graph: unsure: {d} (docs/architecture.md, \"How bytes are attributed\")");
+        println!("  graph: unsure: {d} (docs/architecture.md, \"How received bytes are attributed to sends\")");
     }
     if let Some(e) = &o.trace_error {
         eprintln!("bop: error: {e}");

@@ -28,7 +28,7 @@ use crate::output::{self, Capture};
 use crate::probe::PidfdProbe;
 use crate::ready;
 use crate::record::syscall_event;
-use crate::serial::{Channel, Serial};
+use crate::serial::{Channel, Channels, Serial, Waiter};
 
 /// How often a pending `ready` condition is checked.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -160,16 +160,16 @@ struct Runner<'a> {
 /// How many of a datagram's first bytes its `hash` covers (docs/trace-format.md).
 const HASHED_BYTES: usize = 65536;
 
-/// Whether thread `tid` sleeps in the kernel (state S or D in /proc) or is stopped by job
-/// control (T: a SIGSTOP until someone's SIGCONT), rather than running or sitting in a ptrace
-/// stop that bop has yet to handle (t).
+/// Whether thread `tid` sleeps in the kernel (state S or D in /proc), rather than running or
+/// sitting in a ptrace stop that bop has yet to handle (t). (A holder never sits in a
+/// group-stop: a stop signal ends its call, with an exit stop, before the thread stops.)
 fn blocked_in_call(tid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap_or_default();
     // the state follows the command name, which is in parentheses and may hold anything
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next());
-    matches!(state, Some('S') | Some('D') | Some('T'))
+    matches!(state, Some('S') | Some('D'))
 }
 
 /// What a process does with a signal.
@@ -878,7 +878,8 @@ impl Runner<'_> {
             }
             Stop::SyscallExit { tid, nr, args, ret } => {
                 // this thread's exit is observed before the next call on its channel starts
-                self.serial_done(tid, ret > 0);
+                let waiters = self.serial.done(tid, ret > 0);
+                self.serial_reenter(waiters);
                 if (-516..=-512).contains(&ret) || ret == -(libc::EINTR as i64) {
                     // Interrupted by a signal; it changed nothing. Whether the program sees
                     // it is decided after this stop, so it waits for the thread's next stop
@@ -968,6 +969,21 @@ impl Runner<'_> {
                 self.tracer.resume(parent, Action::Continue);
             }
             Stop::Exec { tid, former } => {
+                // the process's other threads vanished without exit stops (the leader's tid
+                // now names the thread that called execve): they hold and wait for nothing
+                let vanished: Vec<i32> = self
+                    .model
+                    .threads_of(tid)
+                    .into_iter()
+                    .filter(|&t| t != former)
+                    .collect();
+                let mut back = Vec::new();
+                for &t in &vanished {
+                    back.extend(self.serial.gone(t).into_iter().flatten());
+                }
+                for w in back.into_iter().filter(|w| !vanished.contains(&w.tid)) {
+                    self.entry_go(w.tid, w.nr, w.args);
+                }
                 self.model.exec(tid, former);
                 if let Some(node) = self.node_of(tid) {
                     let argv = cmdline(tid);
@@ -1049,9 +1065,8 @@ impl Runner<'_> {
                         }
                     }
                 }
-                if let Some(w) = self.serial.gone(tid) {
-                    self.entry_proceed(w.tid, w.nr, w.args);
-                }
+                let waiters = self.serial.gone(tid);
+                self.serial_reenter(waiters);
                 let released = self.graph.thread_gone(tid);
                 self.write_events(released);
                 if tid == tgid {
@@ -1109,56 +1124,46 @@ impl Runner<'_> {
     }
 
     /// Lets a thread at a syscall entry go on (no fault), once no other call is under way on
-    /// the channel it reads or writes (`serial.rs`).
+    /// the channels it reads or writes (`serial.rs`).
     fn entry_go(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
-        if let Some(ch) = self.channel(tid, nr, args) {
-            if !self.serial.enter(tid, ch, nr, args, Instant::now()) {
-                // it stays stopped at its entry until the call under way is over
-                return;
-            }
+        let channels = self.channels(tid, nr, args);
+        if channels != [None, None] && !self.serial.enter(tid, channels, nr, args, Instant::now()) {
+            // it stays stopped at its entry until the call under way is over
+            return;
         }
         self.entry_proceed(tid, nr, args);
     }
 
-    /// The stream channel a read or write call at its entry moves bytes on: a stream socket
-    /// or a pipe, and the direction. `None` for everything else (files, datagrams, logs).
-    fn channel(&mut self, tid: i32, nr: i64, args: [u64; 6]) -> Option<Channel> {
-        let (fd, send) = match nr {
-            libc::SYS_read
-            | libc::SYS_readv
-            | libc::SYS_recvfrom
-            | libc::SYS_recvmsg
-            | libc::SYS_recvmmsg => (args[0], false),
-            libc::SYS_write
-            | libc::SYS_writev
-            | libc::SYS_sendto
-            | libc::SYS_sendmsg
-            | libc::SYS_sendmmsg
-            | libc::SYS_sendfile => (args[0], true),
-            libc::SYS_splice => (args[2], true),
-            _ => return None,
-        };
-        let fd = i32::try_from(fd).ok()?;
-        let object = match self.model.object(tid, fd, &mut self.probe)? {
-            Object::Socket(id) => {
-                let s = self.model.socket(id)?;
-                matches!(
-                    s.ty,
-                    bop_model::SockType::Stream | bop_model::SockType::Seqpacket
-                )
-                .then_some(id)?
-            }
-            Object::Pipe { id, .. } => id,
-            Object::Log | Object::Other => return None,
-        };
-        Some(Channel { object, send })
+    /// The stream channels a call at its entry moves bytes through: stream sockets and pipes,
+    /// with the direction. Files, datagrams and the nodes' logs are none.
+    fn channels(&mut self, tid: i32, nr: i64, args: [u64; 6]) -> Channels {
+        let moves = bop_syscalls::moves(nr, args);
+        let mut out = [None, None];
+        for (slot, (fd, send)) in out
+            .iter_mut()
+            .zip([(moves.recv, false), (moves.send, true)])
+        {
+            let Some(fd) = fd else { continue };
+            let object = match self.model.object(tid, fd, &mut self.probe) {
+                Some(Object::Socket(id)) => self.model.socket(id).and_then(|s| {
+                    matches!(
+                        s.ty,
+                        bop_model::SockType::Stream | bop_model::SockType::Seqpacket
+                    )
+                    .then_some(id)
+                }),
+                Some(Object::Pipe { id, .. }) => Some(id),
+                _ => None,
+            };
+            *slot = object.map(|object| Channel { object, send });
+        }
+        out
     }
 
-    /// The call of thread `tid` on its channel is over, having moved bytes or not: the next
-    /// thread waiting for the channel goes on.
-    fn serial_done(&mut self, tid: i32, moved: bool) {
-        if let Some(w) = self.serial.done(tid, moved) {
-            self.entry_proceed(w.tid, w.nr, w.args);
+    /// The threads that waited for channels a call no longer holds enter again.
+    fn serial_reenter(&mut self, waiters: [Option<Waiter>; 2]) {
+        for w in waiters.into_iter().flatten() {
+            self.entry_go(w.tid, w.nr, w.args);
         }
     }
 

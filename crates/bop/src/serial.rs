@@ -47,11 +47,15 @@ pub struct Waiter {
     channel: Channel,
 }
 
+/// The channels one call moves bytes through: at most two (a splice reads one and writes
+/// another).
+pub type Channels = [Option<Channel>; 2];
+
 /// Which thread's call is under way on each channel, and who waits behind it.
 #[derive(Debug, Default)]
 pub struct Serial {
     busy: HashMap<Channel, i32>,
-    holding: HashMap<i32, Channel>,
+    holding: HashMap<i32, Channels>,
     waiting: HashMap<Channel, VecDeque<Waiter>>,
     /// threads let go by the limit whose call has not returned yet
     let_go: HashSet<i32>,
@@ -64,19 +68,20 @@ impl Serial {
         Serial::default()
     }
 
-    /// Thread `tid` is at the entry of a call on `channel`. `true`: it goes on (and holds the
-    /// channel until [`Serial::done`]); `false`: it waits, stopped, until [`Serial::done`] of
-    /// the holder or [`Serial::overdue`] hands it back.
+    /// Thread `tid` is at the entry of a call on `channels`. `true`: it goes on (and holds
+    /// them until [`Serial::done`]); `false`: one is held by another thread's call, and it
+    /// waits, stopped, until [`Serial::done`] or [`Serial::overdue`] hands it back (then it
+    /// enters again).
     pub fn enter(
         &mut self,
         tid: i32,
-        channel: Channel,
+        channels: Channels,
         nr: i64,
         args: [u64; 6],
         now: Instant,
     ) -> bool {
-        match self.busy.get(&channel) {
-            Some(&holder) if holder != tid => {
+        for &channel in channels.iter().flatten() {
+            if self.busy.get(&channel).is_some_and(|&h| h != tid) {
                 self.waiting.entry(channel).or_default().push_back(Waiter {
                     tid,
                     nr,
@@ -84,43 +89,47 @@ impl Serial {
                     since: now,
                     channel,
                 });
-                false
-            }
-            _ => {
-                self.busy.insert(channel, tid);
-                self.holding.insert(tid, channel);
-                true
+                return false;
             }
         }
+        for &channel in channels.iter().flatten() {
+            self.busy.insert(channel, tid);
+        }
+        self.holding.insert(tid, channels);
+        true
     }
 
     /// Thread `tid`'s call is over (its exit stop was seen, or the thread is gone), and
-    /// `moved` says whether it moved bytes: the next thread waiting for the channel, which
-    /// now holds it and must be let go. A call let go by the limit that moved bytes is a
-    /// guess; one that moved none (EAGAIN, an error) has no place in the stream to get wrong.
-    pub fn done(&mut self, tid: i32, moved: bool) -> Option<Waiter> {
+    /// `moved` says whether it moved bytes: the first thread waiting for each channel it
+    /// held, to enter again. A call let go by the limit that moved bytes is a guess; one that
+    /// moved none (EAGAIN, an error) has no place in the stream to get wrong.
+    pub fn done(&mut self, tid: i32, moved: bool) -> [Option<Waiter>; 2] {
         if self.let_go.remove(&tid) && moved {
             self.guessed += 1;
         }
-        let channel = self.holding.remove(&tid)?;
-        if self.busy.get(&channel) != Some(&tid) {
-            return None;
+        let mut next = [None, None];
+        let Some(channels) = self.holding.remove(&tid) else {
+            return next;
+        };
+        for (slot, channel) in next.iter_mut().zip(channels) {
+            let Some(channel) = channel else { continue };
+            if self.busy.get(&channel) != Some(&tid) {
+                continue;
+            }
+            self.busy.remove(&channel);
+            if let Some(q) = self.waiting.get_mut(&channel) {
+                *slot = q.pop_front();
+                if q.is_empty() {
+                    self.waiting.remove(&channel);
+                }
+            }
         }
-        self.busy.remove(&channel);
-        let q = self.waiting.get_mut(&channel)?;
-        let next = q.pop_front();
-        if q.is_empty() {
-            self.waiting.remove(&channel);
-        }
-        let next = next?;
-        self.busy.insert(channel, next.tid);
-        self.holding.insert(next.tid, channel);
-        Some(next)
+        next
     }
 
     /// Thread `tid` is gone: it holds nothing and waits for nothing any more. Returns the
-    /// thread to let go in its place, if it held a channel someone waits for.
-    pub fn gone(&mut self, tid: i32) -> Option<Waiter> {
+    /// threads waiting for what it held, to enter again.
+    pub fn gone(&mut self, tid: i32) -> [Option<Waiter>; 2] {
         for q in self.waiting.values_mut() {
             q.retain(|w| w.tid != tid);
         }
@@ -155,9 +164,10 @@ impl Serial {
         out
     }
 
-    /// Every waiter, let go at once (the run is stopping).
+    /// Every waiter, let go at once (the run is stopping); each that moves bytes is a guess.
     pub fn release_all(&mut self) -> Vec<Waiter> {
         let out: Vec<Waiter> = self.waiting.drain().flat_map(|(_, q)| q).collect();
+        self.let_go.extend(out.iter().map(|w| w.tid));
         out
     }
 
@@ -189,35 +199,72 @@ mod tests {
         object: 7,
         send: true,
     };
+    const NONE: [Option<Waiter>; 2] = [None, None];
+
+    fn one(c: Channel) -> Channels {
+        [Some(c), None]
+    }
+
+    /// The threads `done` hands back that get in when they enter again, as the run loop makes
+    /// them.
+    fn next(s: &mut Serial, tid: i32) -> Vec<i32> {
+        let mut out = Vec::new();
+        for w in s.done(tid, true).into_iter().flatten() {
+            if s.enter(w.tid, one(w.channel), w.nr, w.args, w.since) {
+                out.push(w.tid);
+            }
+        }
+        out
+    }
 
     #[test]
     fn a_second_call_on_a_channel_waits_for_the_first_and_the_other_direction_does_not() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, RX, 0, [0; 6], t));
+        assert!(s.enter(1, one(RX), 0, [0; 6], t));
         assert!(
-            s.enter(2, TX, 1, [0; 6], t),
+            s.enter(2, one(TX), 1, [0; 6], t),
             "sending does not wait for receiving"
         );
-        assert!(!s.enter(3, RX, 0, [3; 6], t));
-        assert!(!s.enter(4, RX, 0, [4; 6], t));
-        assert_eq!(s.done(2, true), None);
-        let next = s.done(1, true).expect("thread 3 goes on");
-        assert_eq!((next.tid, next.args), (3, [3; 6]));
-        assert!(!s.enter(5, RX, 0, [0; 6], t), "thread 3 holds it now");
-        assert_eq!(s.done(3, true).map(|w| w.tid), Some(4));
-        assert_eq!(s.done(4, true).map(|w| w.tid), Some(5));
-        assert_eq!(s.done(5, true), None);
-        assert!(s.enter(6, RX, 0, [0; 6], t));
+        assert!(!s.enter(3, one(RX), 0, [3; 6], t));
+        assert!(!s.enter(4, one(RX), 0, [4; 6], t));
+        assert_eq!(s.done(2, true), NONE);
+        assert_eq!(next(&mut s, 1), vec![3]);
+        assert!(!s.enter(5, one(RX), 0, [0; 6], t), "thread 3 holds it now");
+        assert_eq!(next(&mut s, 3), vec![4]);
+        assert_eq!(next(&mut s, 4), vec![5]);
+        assert_eq!(next(&mut s, 5), Vec::<i32>::new());
+        assert!(s.enter(6, one(RX), 0, [0; 6], t));
         assert_eq!(s.guessed(), 0);
     }
 
     #[test]
-    fn a_waiter_is_let_go_at_the_limit_and_counted_as_a_guess() {
+    fn a_splice_holds_both_its_channels_and_waits_for_either() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, RX, 0, [0; 6], t));
-        assert!(!s.enter(2, RX, 0, [0; 6], t + Duration::from_millis(10)));
+        let pipe_tx = Channel {
+            object: 9,
+            send: true,
+        };
+        assert!(s.enter(1, [Some(RX), Some(pipe_tx)], 0, [0; 6], t));
+        assert!(!s.enter(2, one(pipe_tx), 0, [0; 6], t), "the pipe is taken");
+        assert!(!s.enter(3, one(RX), 0, [0; 6], t), "so is the socket");
+        let mut back: Vec<i32> = s
+            .done(1, true)
+            .into_iter()
+            .flatten()
+            .map(|w| w.tid)
+            .collect();
+        back.sort_unstable();
+        assert_eq!(back, vec![2, 3]);
+    }
+
+    #[test]
+    fn a_waiter_is_let_go_at_the_limit_and_counted_as_a_guess_if_it_moves_bytes() {
+        let mut s = Serial::new();
+        let t = Instant::now();
+        assert!(s.enter(1, one(RX), 0, [0; 6], t));
+        assert!(!s.enter(2, one(RX), 0, [0; 6], t + Duration::from_millis(10)));
         assert_eq!(
             s.deadline(),
             Some(t + Duration::from_millis(10) + WAIT_LIMIT)
@@ -227,40 +274,47 @@ mod tests {
         assert_eq!(late.iter().map(|w| w.tid).collect::<Vec<_>>(), vec![2]);
         assert_eq!(s.deadline(), None);
         // the let-go thread holds nothing: the holder's end hands the channel to no one
-        assert_eq!(s.done(2, true), None);
+        assert_eq!(s.done(2, true), NONE);
         assert_eq!(s.guessed(), 1, "it moved bytes: their place is a guess");
-        assert_eq!(s.done(1, true), None);
+        assert_eq!(s.done(1, true), NONE);
         // a let-go call that moves nothing (EAGAIN) guesses nothing
-        assert!(s.enter(1, RX, 0, [0; 6], t));
-        assert!(!s.enter(3, RX, 0, [0; 6], t));
+        assert!(s.enter(1, one(RX), 0, [0; 6], t));
+        assert!(!s.enter(3, one(RX), 0, [0; 6], t));
         assert_eq!(s.overdue(t + WAIT_LIMIT, |_| true).len(), 1);
-        assert_eq!(s.done(3, false), None);
+        assert_eq!(s.done(3, false), NONE);
         assert_eq!(s.guessed(), 1);
+        // nor does one let go when the run stops, unless it moves bytes
+        assert!(!s.enter(4, one(RX), 0, [0; 6], t));
+        assert_eq!(s.release_all().len(), 1);
+        s.done(4, true);
+        assert_eq!(s.guessed(), 2);
     }
 
     #[test]
     fn a_waiter_behind_a_call_that_is_not_blocked_waits_on() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, RX, 0, [0; 6], t));
-        assert!(!s.enter(2, RX, 0, [0; 6], t));
+        assert!(s.enter(1, one(RX), 0, [0; 6], t));
+        assert!(!s.enter(2, one(RX), 0, [0; 6], t));
         // the holder's exit stop is waiting for bop: no guess, another limit to wait
         assert!(s.overdue(t + WAIT_LIMIT, |_| false).is_empty());
         assert_eq!(s.deadline(), Some(t + WAIT_LIMIT + WAIT_LIMIT));
         assert_eq!(s.guessed(), 0);
-        assert_eq!(s.done(1, true).map(|w| w.tid), Some(2));
+        assert_eq!(next(&mut s, 1), vec![2]);
     }
 
     #[test]
     fn a_holder_that_dies_hands_the_channel_on_and_a_waiter_that_dies_is_forgotten() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, RX, 0, [0; 6], t));
-        assert!(!s.enter(2, RX, 0, [0; 6], t));
-        assert!(!s.enter(3, RX, 0, [0; 6], t));
-        assert_eq!(s.gone(2), None);
-        assert_eq!(s.gone(1).map(|w| w.tid), Some(3));
-        assert_eq!(s.done(3, true), None);
+        assert!(s.enter(1, one(RX), 0, [0; 6], t));
+        assert!(!s.enter(2, one(RX), 0, [0; 6], t));
+        assert!(!s.enter(3, one(RX), 0, [0; 6], t));
+        assert_eq!(s.gone(2), NONE);
+        let back: Vec<i32> = s.gone(1).into_iter().flatten().map(|w| w.tid).collect();
+        assert_eq!(back, vec![3]);
+        assert!(s.enter(3, one(RX), 0, [0; 6], t));
+        assert_eq!(s.done(3, true), NONE);
         assert_eq!(s.deadline(), None);
     }
 }

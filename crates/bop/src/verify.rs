@@ -34,6 +34,8 @@ pub struct Report {
     pub edges: u64,
     /// Received bytes attributed to no send, and the receives that have them.
     pub unmatched_bytes: u64,
+    /// Of those, the bytes whose writer is a traced node (bop should have found their send).
+    pub unmatched_internal: u64,
     /// Receives with unmatched bytes.
     pub unmatched_receives: u64,
     /// Wrong attributions, the first few in words.
@@ -43,6 +45,9 @@ pub struct Report {
     /// What makes the graph unsure (from the footer), in words.
     pub doubts: Option<String>,
 }
+
+/// Stream ranges `[lo, hi)` and the receive that took each.
+type Ranges = Vec<(u64, u64, u64)>;
 
 /// How many wrong attributions the report spells out.
 const SHOWN: usize = 5;
@@ -55,8 +60,9 @@ impl Report {
         }
     }
 
-    /// The exit status: 0 verified, 1 a wrong attribution or an unsure graph, 2 nothing could
-    /// be compared (no payload in the trace).
+    /// The exit status: 0 verified, 1 a wrong attribution or an unsure graph (guesses, bytes
+    /// from a traced node that no send accounts for, no footer), 2 nothing could be compared
+    /// (no payload in the trace).
     pub fn exit_code(&self) -> i32 {
         if self.wrong_count > 0 || self.doubts.is_some() {
             1
@@ -107,8 +113,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "unmatched: {} bytes in {} receives (no traced send accounts for them)",
-            self.unmatched_bytes, self.unmatched_receives
+            "unmatched: {} bytes in {} receives (no traced send accounts for them), {} of them from traced nodes",
+            self.unmatched_bytes, self.unmatched_receives, self.unmatched_internal
         )?;
         let verdict = match self.exit_code() {
             0 => "verified",
@@ -165,6 +171,26 @@ fn ends_meet(s: &SockInfo, r: &SockInfo) -> bool {
     s.local.is_some() && s.local == r.peer && s.peer == r.local
 }
 
+/// The stream end an event's call moved bytes through, and which way, named as the trace names
+/// it: the socket's or pipe's inode, and whether the call received.
+fn stream_end(e: &Event) -> Option<(u64, bool)> {
+    let recv = match e.op.as_deref() {
+        Some("recv") => true,
+        Some("send") => false,
+        _ => return None,
+    };
+    if let Some(s) = &e.sock {
+        return (s.ty == "stream" || s.ty == "seqpacket").then_some((s.id, recv));
+    }
+    let ino = e
+        .target
+        .as_deref()?
+        .strip_prefix("pipe:[")?
+        .split(']')
+        .next()?;
+    Some((ino.parse().ok()?, recv))
+}
+
 fn data(e: &Event) -> Option<Vec<u8>> {
     e.data.as_deref().and_then(|d| unescape_data(d).ok())
 }
@@ -179,17 +205,36 @@ pub fn verify(trace: &Trace) -> Result<Report, String> {
             ));
         }
     }
+    let comm = crate::pairs::comm(trace);
+    let mut doubts: Vec<String> = match &trace.footer {
+        Some(f) => crate::summary::graph_doubts(f).into_iter().collect(),
+        None => vec![
+            "the trace has no footer (the run did not finish): its counts of guesses are unknown"
+                .into(),
+        ],
+    };
+    if comm.unmatched_bytes > 0 {
+        doubts.push(format!(
+            "{} bytes received from traced nodes are attributed to no send",
+            comm.unmatched_bytes
+        ));
+    }
     let mut r = Report {
-        doubts: trace.footer.as_ref().and_then(crate::summary::graph_doubts),
+        doubts: (!doubts.is_empty()).then(|| doubts.join("; ")),
+        unmatched_internal: comm.unmatched_bytes,
         ..Report::default()
     };
+    // per receiving end of a stream: the ranges its receives took, and per thread and stream
+    // end the last offset it moved bytes at (a thread's calls on one stream go forwards)
+    let mut read: HashMap<(u64, bool), Ranges> = HashMap::default();
+    let mut last: HashMap<(u32, u64, bool), (u64, u64)> = HashMap::default();
     let by_id: HashMap<u64, &Event> = trace
         .events
         .iter()
         .filter_map(|e| Some((e.id?, e)))
         .collect();
     // per send: the stream ranges receives took from it, and which receive
-    let mut taken: HashMap<u64, Vec<(u64, u64, u64)>> = HashMap::default();
+    let mut taken: HashMap<u64, Ranges> = HashMap::default();
     for e in &trace.events {
         let Some(id) = e.id else { continue };
         for ed in e.from.iter().flatten() {
@@ -201,10 +246,10 @@ pub fn verify(trace: &Trace) -> Result<Report, String> {
                 ));
                 continue;
             };
-            r.edges += 1;
             let (Some(lane), Some(svc), Some(vc)) = (src.lane, &src.vc, &e.vc) else {
                 continue;
             };
+            r.edges += 1;
             let before = svc.get(&lane).copied().unwrap_or(0);
             if ed.id >= id || vc.get(&lane).copied().unwrap_or(0) < before {
                 r.wrong(format!(
@@ -218,6 +263,18 @@ pub fn verify(trace: &Trace) -> Result<Report, String> {
                     vc.get(&lane).copied().unwrap_or(0)
                 ));
             }
+        }
+        if let (Some(end), Some(off), Some(lane)) = (stream_end(e), e.off, e.lane) {
+            let k = (lane, end.0, end.1);
+            if let Some(&(prev, prev_id)) = last.get(&k) {
+                if off < prev {
+                    r.wrong(format!(
+                        "{} moves bytes at stream offset {off}, before those of #{prev_id}, an earlier call of the same thread on the same stream (at {prev})",
+                        name(e)
+                    ));
+                }
+            }
+            last.insert(k, (off, id));
         }
         let is_recv = e.kind == "syscall" && e.op.as_deref() == Some("recv") && e.errno.is_none();
         let Some(n) = e.bytes.filter(|&n| n > 0 && is_recv) else {
@@ -288,6 +345,9 @@ pub fn verify(trace: &Trace) -> Result<Report, String> {
             continue;
         };
         let peek = e.flags.is_some_and(|f| f & MSG_PEEK != 0);
+        if let (false, Some(end)) = (peek, stream_end(e)) {
+            read.entry(end).or_default().push((at, at + n, id));
+        }
         let mut compared_all = true;
         let mut compared_any = false;
         for (ed, src) in &msgs {
@@ -364,6 +424,21 @@ pub fn verify(trace: &Trace) -> Result<Report, String> {
             r.receives_unchecked += 1;
         }
     }
+    for (_, mut ranges) in read {
+        ranges.sort_unstable();
+        for w in ranges.windows(2) {
+            if w[1].0 < w[0].1 {
+                let show = |id: u64| by_id.get(&id).map_or_else(|| format!("#{id}"), |e| name(e));
+                r.wrong(format!(
+                    "{} and {} both read stream bytes {}..{}",
+                    show(w[0].2),
+                    show(w[1].2),
+                    w[1].0,
+                    w[0].1.min(w[1].1)
+                ));
+            }
+        }
+    }
     for (send, mut ranges) in taken {
         ranges.sort_unstable();
         for w in ranges.windows(2) {
@@ -387,7 +462,7 @@ pub fn verify(trace: &Trace) -> Result<Report, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bop_trace::{Edge, Header, FORMAT};
+    use bop_trace::{Edge, Footer, Header, FORMAT};
     use std::collections::BTreeMap;
 
     fn tcp(local: &str, peer: &str) -> SockInfo {
@@ -458,7 +533,17 @@ mod tests {
                 nodes: vec![],
             }),
             events,
-            footer: None,
+            footer: Some(Footer {
+                verdict: "pass".into(),
+                reason: None,
+                duration_ms: 1,
+                events: 0,
+                nodes: vec![],
+                check_status: None,
+                faults: vec![],
+                hold_limit_releases: Some(0),
+                order_guesses: Some(0),
+            }),
             truncated: false,
         }
     }
@@ -519,6 +604,52 @@ mod tests {
             r.wrong[0].contains("returned 3 bytes, but its edges carry 2"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn a_byte_read_twice_a_thread_going_backwards_and_unmatched_bytes_are_caught() {
+        // two receives read bytes 0..4, one of them attributed, the other unmatched
+        let mut twice = recv(3, 0, "ping", &[]);
+        twice.unmatched = Some(4);
+        let t = trace(vec![
+            send(0, 0, "ping"),
+            recv(1, 0, "ping", &[(0, 4)]),
+            twice,
+        ]);
+        let r = verify(&t).expect("checkable");
+        assert!(
+            r.wrong
+                .iter()
+                .any(|w| w.contains("both read stream bytes 0..4")),
+            "{r}"
+        );
+        assert!(
+            r.doubts
+                .as_deref()
+                .is_some_and(|d| d.contains("4 bytes received from traced nodes")),
+            "{r}"
+        );
+        // identical payloads, swapped: the thread's second receive reads earlier bytes
+        let t = trace(vec![
+            send(0, 0, "ping"),
+            send(1, 4, "ping"),
+            recv(2, 4, "ping", &[(1, 4)]),
+            recv(3, 0, "ping", &[(0, 4)]),
+        ]);
+        let r = verify(&t).expect("checkable");
+        assert!(
+            r.wrong.iter().any(|w| w.contains("before those of #2")),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn a_trace_without_its_footer_is_unsure() {
+        let mut t = trace(vec![send(0, 0, "ab"), recv(1, 0, "ab", &[(0, 2)])]);
+        t.footer = None;
+        let r = verify(&t).expect("checkable");
+        assert_eq!(r.exit_code(), 1);
+        assert!(r.to_string().contains("no footer"), "{r}");
     }
 
     #[test]

@@ -58,9 +58,10 @@ struct Stream {
     recv_off: u64,
     /// sends whose bytes some receive may still need, in stream order
     segs: VecDeque<Seg>,
-    /// where the receives observed but not released yet start (a multiset): the bytes from
-    /// the lowest of them on are still wanted
-    pending: BTreeMap<u64, u32>,
+    /// where the receives observed but not released yet start, with how many start there
+    /// (peeks share a start with the receive after them), in stream order: the bytes from the
+    /// first of them on are still wanted
+    pending: VecDeque<(u64, u32)>,
 }
 
 /// A send's range of its stream, and its event id once it is released.
@@ -79,12 +80,13 @@ impl Stream {
 
     /// Drops the sends every receive is done with (and their clocks).
     fn forget_consumed(&mut self, clocks: &mut HashMap<u64, Clock>) {
+        while self.pending.front().is_some_and(|p| p.1 == 0) {
+            self.pending.pop_front();
+        }
         let low = self
             .pending
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(self.recv_off)
+            .front()
+            .map_or(self.recv_off, |p| p.0)
             .min(self.recv_off);
         while let Some(s) = self.segs.front() {
             if s.end > low {
@@ -285,7 +287,10 @@ impl Graph {
                     if !peek {
                         st.recv_off += n;
                     }
-                    *st.pending.entry(start).or_insert(0) += 1;
+                    match st.pending.back_mut() {
+                        Some(p) if p.0 == start => p.1 += 1,
+                        _ => st.pending.push_back((start, 1)),
+                    }
                     e.off = Some(start);
                 }
             }
@@ -345,7 +350,10 @@ impl Graph {
             edges: vec![],
             unmatched: None,
         });
-        if p.unmatched.is_none() && e.op.as_deref() == Some("recv") {
+        // a receive the plan could not place at all (no stream or datagram to look in) has
+        // all its bytes unmatched; one whose edges cover it is whole
+        let placed = p.edges.iter().any(|ed| ed.kind == "msg");
+        if p.unmatched.is_none() && !placed && e.op.as_deref() == Some("recv") {
             p.unmatched = e.bytes.filter(|&b| b > 0);
         }
         p
@@ -588,11 +596,9 @@ impl Graph {
                 }
             } else if let (Some(key), Some(off)) = (recv_key(e), e.off) {
                 if let Some(st) = self.streams.get_mut(&key) {
-                    if let Some(k) = st.pending.get_mut(&off) {
-                        *k -= 1;
-                        if *k == 0 {
-                            st.pending.remove(&off);
-                        }
+                    let i = st.pending.partition_point(|p| p.0 < off);
+                    if let Some(p) = st.pending.get_mut(i).filter(|p| p.0 == off) {
+                        p.1 = p.1.saturating_sub(1);
                     }
                     st.forget_consumed(&mut self.clocks);
                 }

@@ -459,6 +459,18 @@ impl Model {
         }
     }
 
+    /// Every thread of the process `tid` (or the thread that exec'd as it) belongs to.
+    pub fn threads_of(&self, tid: i32) -> Vec<i32> {
+        let Some(&tgid) = self.threads.get(&tid) else {
+            return Vec::new();
+        };
+        self.threads
+            .iter()
+            .filter(|(_, &g)| g == tgid)
+            .map(|(&t, _)| t)
+            .collect()
+    }
+
     /// For a splice from a socket or pipe into another (what [`Model::apply`] records as the
     /// send into `fd_out`): its input, to be recorded as a receive from `fd_in`.
     pub fn splice_input(

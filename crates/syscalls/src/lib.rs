@@ -12,6 +12,7 @@
 mod addr;
 mod decode;
 mod mem;
+mod moves;
 mod payload;
 mod table;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod tests;
 
 pub use addr::{parse_sockaddr, ParseSockAddrError, SockAddr};
 pub use decode::decode;
+pub use moves::{moves, Moves};
 pub use payload::{mmsg_payloads, payload, requested_len};
 pub use table::{
     errno_name, errno_number, is_traced, name, number, signal_name, signal_number, TRACED,

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -42,9 +43,16 @@ type options struct {
 	seed            uint64
 }
 
-func parse(args []string) options {
-	o := options{conns: 1, rounds: 1, min: 1, max: 1, seed: 1}
+// parse reads the options after PORT (after PORT CONNS for the server, which takes only
+// --nagle and --mode); the client needs --conns, --rounds and --size.
+func parse(args []string, client bool) options {
+	o := options{seed: 1}
+	given := map[string]bool{}
 	for i := 0; i < len(args); i++ {
+		if !client && args[i] != "--nagle" && args[i] != "--mode" {
+			usage(fmt.Sprintf("the server takes no %q", args[i]))
+		}
+		given[args[i]] = true
 		next := func() string {
 			if i+1 >= len(args) {
 				usage(args[i] + " needs a value")
@@ -98,6 +106,16 @@ func parse(args []string) options {
 			usage(fmt.Sprintf("unknown argument %q", args[i]))
 		}
 	}
+	if client {
+		for _, f := range []string{"--conns", "--rounds", "--size"} {
+			if !given[f] {
+				usage("the client needs " + f)
+			}
+		}
+		if o.conns < 1 {
+			usage("--conns is at least 1")
+		}
+	}
 	return o
 }
 
@@ -138,8 +156,11 @@ func serve(c net.Conn, st *store, activity chan<- struct{}) (bool, error) {
 	talked := false
 	for {
 		line, err := r.ReadString('\n')
-		if err == io.EOF && line == "" {
-			return talked, nil
+		if line == "" && (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
+			return talked, nil // closed (or reset) between requests: the client is done
+		}
+		if err == io.EOF {
+			return talked, fmt.Errorf("connection closed inside a request line %q", line)
 		}
 		if err != nil {
 			return talked, err
@@ -235,8 +256,20 @@ func server(port string, want int, o options) {
 // ---------------------------------------------------------------------------------------------
 // client
 
-// xorshift64*, seeded per connection
+// xorshift64*, its state seeded from S + connection index through splitmix64 (so that nearby
+// seeds give unrelated streams, and the state is never 0)
 type rng struct{ s uint64 }
+
+func newRng(seed uint64) rng {
+	z := seed + 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	if z == 0 {
+		z = 1
+	}
+	return rng{s: z}
+}
 
 func (r *rng) next() uint64 {
 	r.s ^= r.s >> 12
@@ -320,7 +353,7 @@ func session(port string, conn int, o options) (int, int, error) {
 	defer c.Close()
 	setNagle(c, o.nagle)
 	r := bufio.NewReader(c)
-	g := rng{s: o.seed + uint64(conn)*0x9e3779b97f4a7c15 + 1}
+	g := newRng(o.seed + uint64(conn))
 	sent, received := 0, 0
 	for round := 0; round < o.rounds; round++ {
 		n := o.min + int(g.next()%uint64(o.max-o.min+1))
@@ -404,9 +437,9 @@ func main() {
 		if err != nil || want < 1 {
 			usage("CONNS is a count of at least 1")
 		}
-		server(a[1], want, parse(a[3:]))
+		server(a[1], want, parse(a[3:], false))
 	case "client":
-		client(a[1], parse(a[2:]))
+		client(a[1], parse(a[2:], true))
 	default:
 		usage(fmt.Sprintf("unknown mode %q", a[0]))
 	}
