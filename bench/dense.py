@@ -186,10 +186,16 @@ def main():
     ap.add_argument("--log", default=os.path.join(RESULTS, "dense-runs.jsonl"),
                     help="the JSON Lines log of every run")
     ap.add_argument("--resume", action="store_true", help="keep the log's runs and add to them")
+    ap.add_argument("--bop", help="the bop binary to run and verify with (default: "
+                    "target/release/bop; pass a copy to keep a long campaign on one build while "
+                    "the tree is rebuilt)")
     ap.add_argument("--report", action="store_true",
                     help="only write bench/results/dense.md from the log (e.g. after joining the logs "
                     "of campaigns run side by side)")
     a = ap.parse_args()
+    global BOP
+    if a.bop:
+        BOP = os.path.abspath(a.bop)
     if a.report:
         with open(os.path.join(RESULTS, "dense.md"), "w") as f:
             f.write(report(a.log, a.runs, "python3 bench/dense.py " + " ".join(sys.argv[1:])))
