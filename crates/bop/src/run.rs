@@ -28,7 +28,7 @@ use crate::output::{self, Capture};
 use crate::probe::PidfdProbe;
 use crate::ready;
 use crate::record::syscall_event;
-use crate::serial::{Channel, Channels, Serial, Waiter};
+use crate::serial::{Channel, Channels, Serial};
 
 /// How often a pending `ready` condition is checked.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -835,8 +835,10 @@ impl Runner<'_> {
             if self.has_faults {
                 self.fault_timers();
             }
-            for w in self.serial.overdue(Instant::now(), blocked_in_call) {
-                self.entry_proceed(w.tid, w.nr, w.args);
+            if self.serial.has_waiters() {
+                for w in self.serial.overdue(Instant::now(), blocked_in_call) {
+                    self.entry_proceed(w.tid, w.nr, w.args);
+                }
             }
             let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
             for d in [
@@ -878,8 +880,8 @@ impl Runner<'_> {
             }
             Stop::SyscallExit { tid, nr, args, ret } => {
                 // this thread's exit is observed before the next call on its channel starts
-                let waiters = self.serial.done(tid, ret > 0);
-                self.serial_reenter(waiters);
+                self.serial.done(tid, ret > 0);
+                self.serial_reenter();
                 if (-516..=-512).contains(&ret) || ret == -(libc::EINTR as i64) {
                     // Interrupted by a signal; it changed nothing. Whether the program sees
                     // it is decided after this stop, so it waits for the thread's next stop
@@ -977,13 +979,10 @@ impl Runner<'_> {
                     .into_iter()
                     .filter(|&t| t != former)
                     .collect();
-                let mut back = Vec::new();
                 for &t in &vanished {
-                    back.extend(self.serial.gone(t).into_iter().flatten());
+                    self.serial.gone(t);
                 }
-                for w in back.into_iter().filter(|w| !vanished.contains(&w.tid)) {
-                    self.entry_go(w.tid, w.nr, w.args);
-                }
+                self.serial_reenter();
                 self.model.exec(tid, former);
                 if let Some(node) = self.node_of(tid) {
                     let argv = cmdline(tid);
@@ -1065,8 +1064,8 @@ impl Runner<'_> {
                         }
                     }
                 }
-                let waiters = self.serial.gone(tid);
-                self.serial_reenter(waiters);
+                self.serial.gone(tid);
+                self.serial_reenter();
                 let released = self.graph.thread_gone(tid);
                 self.write_events(released);
                 if tid == tgid {
@@ -1127,7 +1126,7 @@ impl Runner<'_> {
     /// the channels it reads or writes (`serial.rs`).
     fn entry_go(&mut self, tid: i32, nr: i64, args: [u64; 6]) {
         let channels = self.channels(tid, nr, args);
-        if channels != [None, None] && !self.serial.enter(tid, channels, nr, args, Instant::now()) {
+        if channels != [None, None] && !self.serial.enter(tid, channels, nr, args, Instant::now) {
             // it stays stopped at its entry until the call under way is over
             return;
         }
@@ -1161,8 +1160,8 @@ impl Runner<'_> {
     }
 
     /// The threads that waited for channels a call no longer holds enter again.
-    fn serial_reenter(&mut self, waiters: [Option<Waiter>; 2]) {
-        for w in waiters.into_iter().flatten() {
+    fn serial_reenter(&mut self) {
+        while let Some(w) = self.serial.take_ready() {
             self.entry_go(w.tid, w.nr, w.args);
         }
     }

@@ -59,6 +59,8 @@ pub struct Serial {
     waiting: HashMap<Channel, VecDeque<Waiter>>,
     /// threads let go by the limit whose call has not returned yet
     let_go: HashSet<i32>,
+    /// threads whose channel was freed, to enter again ([`Serial::take_ready`])
+    ready: Vec<Waiter>,
     guessed: u64,
 }
 
@@ -78,7 +80,7 @@ impl Serial {
         channels: Channels,
         nr: i64,
         args: [u64; 6],
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> bool {
         for &channel in channels.iter().flatten() {
             if self.busy.get(&channel).is_some_and(|&h| h != tid) {
@@ -86,7 +88,7 @@ impl Serial {
                     tid,
                     nr,
                     args,
-                    since: now,
+                    since: now(),
                     channel,
                 });
                 return false;
@@ -100,40 +102,47 @@ impl Serial {
     }
 
     /// Thread `tid`'s call is over (its exit stop was seen, or the thread is gone), and
-    /// `moved` says whether it moved bytes: the first thread waiting for each channel it
-    /// held, to enter again. A call let go by the limit that moved bytes is a guess; one that
-    /// moved none (EAGAIN, an error) has no place in the stream to get wrong.
-    pub fn done(&mut self, tid: i32, moved: bool) -> [Option<Waiter>; 2] {
-        if self.let_go.remove(&tid) && moved {
+    /// `moved` says whether it moved bytes. The first thread waiting for each channel it held
+    /// is made ready to enter again ([`Serial::take_ready`]). A call let go by the limit that
+    /// moved bytes is a guess; one that moved none (EAGAIN, an error) has no place in the
+    /// stream to get wrong.
+    pub fn done(&mut self, tid: i32, moved: bool) {
+        if !self.let_go.is_empty() && self.let_go.remove(&tid) && moved {
             self.guessed += 1;
         }
-        let mut next = [None, None];
         let Some(channels) = self.holding.remove(&tid) else {
-            return next;
+            return;
         };
-        for (slot, channel) in next.iter_mut().zip(channels) {
-            let Some(channel) = channel else { continue };
+        for channel in channels.into_iter().flatten() {
             if self.busy.get(&channel) != Some(&tid) {
                 continue;
             }
             self.busy.remove(&channel);
+            if self.waiting.is_empty() {
+                continue;
+            }
             if let Some(q) = self.waiting.get_mut(&channel) {
-                *slot = q.pop_front();
+                self.ready.extend(q.pop_front());
                 if q.is_empty() {
                     self.waiting.remove(&channel);
                 }
             }
         }
-        next
     }
 
-    /// Thread `tid` is gone: it holds nothing and waits for nothing any more. Returns the
-    /// threads waiting for what it held, to enter again.
-    pub fn gone(&mut self, tid: i32) -> [Option<Waiter>; 2] {
+    /// A thread [`Serial::done`] or [`Serial::gone`] made ready to enter again.
+    pub fn take_ready(&mut self) -> Option<Waiter> {
+        self.ready.pop()
+    }
+
+    /// Thread `tid` is gone: it holds nothing and waits for nothing any more; the threads
+    /// waiting for what it held are made ready to enter again.
+    pub fn gone(&mut self, tid: i32) {
         for q in self.waiting.values_mut() {
             q.retain(|w| w.tid != tid);
         }
         self.waiting.retain(|_, q| !q.is_empty());
+        self.ready.retain(|w| w.tid != tid);
         self.done(tid, false)
     }
 
@@ -171,6 +180,11 @@ impl Serial {
         out
     }
 
+    /// Whether any thread waits.
+    pub fn has_waiters(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
     /// When the first waiter reaches the limit, if any waits.
     pub fn deadline(&self) -> Option<Instant> {
         self.waiting
@@ -199,18 +213,27 @@ mod tests {
         object: 7,
         send: true,
     };
-    const NONE: [Option<Waiter>; 2] = [None, None];
-
     fn one(c: Channel) -> Channels {
         [Some(c), None]
     }
 
-    /// The threads `done` hands back that get in when they enter again, as the run loop makes
-    /// them.
+    /// The threads made ready, in the order they were.
+    fn ready(s: &mut Serial) -> Vec<Waiter> {
+        let mut out = Vec::new();
+        while let Some(w) = s.take_ready() {
+            out.push(w);
+        }
+        out.reverse();
+        out
+    }
+
+    /// The threads `done` makes ready that get in when they enter again, as the run loop
+    /// makes them.
     fn next(s: &mut Serial, tid: i32) -> Vec<i32> {
         let mut out = Vec::new();
-        for w in s.done(tid, true).into_iter().flatten() {
-            if s.enter(w.tid, one(w.channel), w.nr, w.args, w.since) {
+        s.done(tid, true);
+        for w in ready(s) {
+            if s.enter(w.tid, one(w.channel), w.nr, w.args, || w.since) {
                 out.push(w.tid);
             }
         }
@@ -221,20 +244,24 @@ mod tests {
     fn a_second_call_on_a_channel_waits_for_the_first_and_the_other_direction_does_not() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, one(RX), 0, [0; 6], t));
+        assert!(s.enter(1, one(RX), 0, [0; 6], || t));
         assert!(
-            s.enter(2, one(TX), 1, [0; 6], t),
+            s.enter(2, one(TX), 1, [0; 6], || t),
             "sending does not wait for receiving"
         );
-        assert!(!s.enter(3, one(RX), 0, [3; 6], t));
-        assert!(!s.enter(4, one(RX), 0, [4; 6], t));
-        assert_eq!(s.done(2, true), NONE);
+        assert!(!s.enter(3, one(RX), 0, [3; 6], || t));
+        assert!(!s.enter(4, one(RX), 0, [4; 6], || t));
+        s.done(2, true);
+        assert!(ready(&mut s).is_empty());
         assert_eq!(next(&mut s, 1), vec![3]);
-        assert!(!s.enter(5, one(RX), 0, [0; 6], t), "thread 3 holds it now");
+        assert!(
+            !s.enter(5, one(RX), 0, [0; 6], || t),
+            "thread 3 holds it now"
+        );
         assert_eq!(next(&mut s, 3), vec![4]);
         assert_eq!(next(&mut s, 4), vec![5]);
         assert_eq!(next(&mut s, 5), Vec::<i32>::new());
-        assert!(s.enter(6, one(RX), 0, [0; 6], t));
+        assert!(s.enter(6, one(RX), 0, [0; 6], || t));
         assert_eq!(s.guessed(), 0);
     }
 
@@ -246,15 +273,14 @@ mod tests {
             object: 9,
             send: true,
         };
-        assert!(s.enter(1, [Some(RX), Some(pipe_tx)], 0, [0; 6], t));
-        assert!(!s.enter(2, one(pipe_tx), 0, [0; 6], t), "the pipe is taken");
-        assert!(!s.enter(3, one(RX), 0, [0; 6], t), "so is the socket");
-        let mut back: Vec<i32> = s
-            .done(1, true)
-            .into_iter()
-            .flatten()
-            .map(|w| w.tid)
-            .collect();
+        assert!(s.enter(1, [Some(RX), Some(pipe_tx)], 0, [0; 6], || t));
+        assert!(
+            !s.enter(2, one(pipe_tx), 0, [0; 6], || t),
+            "the pipe is taken"
+        );
+        assert!(!s.enter(3, one(RX), 0, [0; 6], || t), "so is the socket");
+        s.done(1, true);
+        let mut back: Vec<i32> = ready(&mut s).iter().map(|w| w.tid).collect();
         back.sort_unstable();
         assert_eq!(back, vec![2, 3]);
     }
@@ -263,8 +289,8 @@ mod tests {
     fn a_waiter_is_let_go_at_the_limit_and_counted_as_a_guess_if_it_moves_bytes() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, one(RX), 0, [0; 6], t));
-        assert!(!s.enter(2, one(RX), 0, [0; 6], t + Duration::from_millis(10)));
+        assert!(s.enter(1, one(RX), 0, [0; 6], || t));
+        assert!(!s.enter(2, one(RX), 0, [0; 6], || t + Duration::from_millis(10)));
         assert_eq!(
             s.deadline(),
             Some(t + Duration::from_millis(10) + WAIT_LIMIT)
@@ -274,17 +300,18 @@ mod tests {
         assert_eq!(late.iter().map(|w| w.tid).collect::<Vec<_>>(), vec![2]);
         assert_eq!(s.deadline(), None);
         // the let-go thread holds nothing: the holder's end hands the channel to no one
-        assert_eq!(s.done(2, true), NONE);
+        s.done(2, true);
         assert_eq!(s.guessed(), 1, "it moved bytes: their place is a guess");
-        assert_eq!(s.done(1, true), NONE);
+        s.done(1, true);
+        assert!(ready(&mut s).is_empty());
         // a let-go call that moves nothing (EAGAIN) guesses nothing
-        assert!(s.enter(1, one(RX), 0, [0; 6], t));
-        assert!(!s.enter(3, one(RX), 0, [0; 6], t));
+        assert!(s.enter(1, one(RX), 0, [0; 6], || t));
+        assert!(!s.enter(3, one(RX), 0, [0; 6], || t));
         assert_eq!(s.overdue(t + WAIT_LIMIT, |_| true).len(), 1);
-        assert_eq!(s.done(3, false), NONE);
+        s.done(3, false);
         assert_eq!(s.guessed(), 1);
         // nor does one let go when the run stops, unless it moves bytes
-        assert!(!s.enter(4, one(RX), 0, [0; 6], t));
+        assert!(!s.enter(4, one(RX), 0, [0; 6], || t));
         assert_eq!(s.release_all().len(), 1);
         s.done(4, true);
         assert_eq!(s.guessed(), 2);
@@ -294,8 +321,8 @@ mod tests {
     fn a_waiter_behind_a_call_that_is_not_blocked_waits_on() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, one(RX), 0, [0; 6], t));
-        assert!(!s.enter(2, one(RX), 0, [0; 6], t));
+        assert!(s.enter(1, one(RX), 0, [0; 6], || t));
+        assert!(!s.enter(2, one(RX), 0, [0; 6], || t));
         // the holder's exit stop is waiting for bop: no guess, another limit to wait
         assert!(s.overdue(t + WAIT_LIMIT, |_| false).is_empty());
         assert_eq!(s.deadline(), Some(t + WAIT_LIMIT + WAIT_LIMIT));
@@ -307,14 +334,17 @@ mod tests {
     fn a_holder_that_dies_hands_the_channel_on_and_a_waiter_that_dies_is_forgotten() {
         let mut s = Serial::new();
         let t = Instant::now();
-        assert!(s.enter(1, one(RX), 0, [0; 6], t));
-        assert!(!s.enter(2, one(RX), 0, [0; 6], t));
-        assert!(!s.enter(3, one(RX), 0, [0; 6], t));
-        assert_eq!(s.gone(2), NONE);
-        let back: Vec<i32> = s.gone(1).into_iter().flatten().map(|w| w.tid).collect();
+        assert!(s.enter(1, one(RX), 0, [0; 6], || t));
+        assert!(!s.enter(2, one(RX), 0, [0; 6], || t));
+        assert!(!s.enter(3, one(RX), 0, [0; 6], || t));
+        s.gone(2);
+        assert!(ready(&mut s).is_empty());
+        s.gone(1);
+        let back: Vec<i32> = ready(&mut s).iter().map(|w| w.tid).collect();
         assert_eq!(back, vec![3]);
-        assert!(s.enter(3, one(RX), 0, [0; 6], t));
-        assert_eq!(s.done(3, true), NONE);
+        assert!(s.enter(3, one(RX), 0, [0; 6], || t));
+        s.done(3, true);
+        assert!(ready(&mut s).is_empty());
         assert_eq!(s.deadline(), None);
     }
 }

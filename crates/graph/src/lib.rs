@@ -42,7 +42,9 @@ pub type Clock = BTreeMap<u32, u64>;
 struct Lane {
     seq: u64,
     vc: Clock,
-    held: VecDeque<Event>,
+    /// events waiting for a cause, each with the stream key it was placed under (computed
+    /// once, when it is pushed)
+    held: VecDeque<(Event, Option<StreamKey>)>,
     gone: bool,
 }
 
@@ -226,12 +228,12 @@ impl Graph {
             }
         };
         e.lane = Some(lane);
-        self.place(&mut e);
+        let key = self.place(&mut e);
         if e.kind == "exit" {
             // a later thread with the same tid is another lane
             self.lane_of.remove(&e.tid);
         }
-        self.lanes[lane as usize].held.push_back(e);
+        self.lanes[lane as usize].held.push_back((e, key));
         self.with_held.insert(lane);
         self.pump(None);
         self.released()
@@ -257,18 +259,20 @@ impl Graph {
     /// observed. The run loop keeps calls on one socket in one direction from overlapping (a
     /// thread's call on it enters only after the previous one's exit was observed), so this
     /// order is the order in which the kernel served them.
-    fn place(&mut self, e: &mut Event) {
+    /// Returns the stream's key, for the later steps to reuse.
+    fn place(&mut self, e: &mut Event) -> Option<StreamKey> {
         if e.kind != "syscall" || e.errno.is_some() || keys::is_dgram(e) {
-            return;
+            return None;
         }
         let n = match e.bytes {
             Some(n) if n > 0 => n,
-            _ => return,
+            _ => return None,
         };
         match e.op.as_deref() {
             Some("send") => {
-                if let Some(key) = send_key(e) {
-                    let st = self.streams.entry(key).or_default();
+                let key = send_key(e)?;
+                {
+                    let st = self.streams.entry(key.clone()).or_default();
                     let start = st.send_off;
                     st.send_off += n;
                     st.segs.push_back(Seg {
@@ -278,10 +282,12 @@ impl Graph {
                     });
                     e.off = Some(start);
                 }
+                Some(key)
             }
             Some("recv") => {
-                if let Some(key) = recv_key(e) {
-                    let st = self.streams.entry(key).or_default();
+                let key = recv_key(e)?;
+                {
+                    let st = self.streams.entry(key.clone()).or_default();
                     let start = st.recv_off;
                     let peek = e.flags.is_some_and(|f| f & MSG_PEEK != 0);
                     if !peek {
@@ -293,8 +299,9 @@ impl Graph {
                     }
                     e.off = Some(start);
                 }
+                Some(key)
             }
-            _ => {}
+            _ => None,
         }
     }
 
@@ -305,8 +312,8 @@ impl Graph {
             lanes.clear();
             lanes.extend(self.with_held.iter().copied());
             for &l in &lanes {
-                while let Some(head) = self.lanes[l as usize].held.front() {
-                    let plan = match self.plan(head, l) {
+                while let Some((head, key)) = self.lanes[l as usize].held.front() {
+                    let plan = match self.plan(head, key.as_ref(), l) {
                         Some(p) => p,
                         None => {
                             let overdue = now.is_some_and(|n| {
@@ -316,13 +323,13 @@ impl Graph {
                                 break;
                             }
                             self.forced += 1;
-                            self.plan_forced(head, l)
+                            self.plan_forced(head, key.as_ref(), l)
                         }
                     };
-                    let Some(e) = self.lanes[l as usize].held.pop_front() else {
+                    let Some((e, key)) = self.lanes[l as usize].held.pop_front() else {
                         break;
                     };
-                    self.commit(e, l, plan);
+                    self.commit(e, key, l, plan);
                     progress = true;
                 }
                 if self.lanes[l as usize].held.is_empty() {
@@ -342,11 +349,11 @@ impl Graph {
             || self
                 .with_held
                 .iter()
-                .any(|&l| self.lanes[l as usize].held.iter().any(&pred))
+                .any(|&l| self.lanes[l as usize].held.iter().any(|(e, _)| pred(e)))
     }
 
-    fn plan_forced(&self, e: &Event, lane: u32) -> Plan {
-        let mut p = self.plan_inner(e, lane, true).unwrap_or(Plan {
+    fn plan_forced(&self, e: &Event, key: Option<&StreamKey>, lane: u32) -> Plan {
+        let mut p = self.plan_inner(e, key, lane, true).unwrap_or(Plan {
             edges: vec![],
             unmatched: None,
         });
@@ -359,13 +366,19 @@ impl Graph {
         p
     }
 
-    fn plan(&self, e: &Event, lane: u32) -> Option<Plan> {
-        self.plan_inner(e, lane, false)
+    fn plan(&self, e: &Event, key: Option<&StreamKey>, lane: u32) -> Option<Plan> {
+        self.plan_inner(e, key, lane, false)
     }
 
-    /// The edges into `e`, or `None` when a cause is still on its way (hold `e`). With
-    /// `force`, never waits.
-    fn plan_inner(&self, e: &Event, lane: u32, force: bool) -> Option<Plan> {
+    /// The edges into `e` (placed under stream `key`, if it was), or `None` when a cause is
+    /// still on its way (hold `e`). With `force`, never waits.
+    fn plan_inner(
+        &self,
+        e: &Event,
+        placed: Option<&StreamKey>,
+        lane: u32,
+        force: bool,
+    ) -> Option<Plan> {
         let mut edges = Vec::new();
         let mut unmatched = None;
         // a new thread or process: its first event comes after the fork that made it
@@ -414,12 +427,13 @@ impl Graph {
                 }
             }
             ("syscall", Some("recv") | Some("send")) => {
-                let Some(key) = recv_key(e) else {
-                    return Some(Plan { edges, unmatched });
-                };
                 let reset = matches!(errno, Some("ECONNRESET") | Some("EPIPE"));
                 let eof = op == Some("recv") && errno.is_none() && e.bytes == Some(0);
                 if reset || eof {
+                    // the end of the stream the call reads (for a send: the peer's direction)
+                    let Some(key) = recv_key(e) else {
+                        return Some(Plan { edges, unmatched });
+                    };
                     match self.fins.get(&key) {
                         Some(&id) => edges.push(edge(id, if eof { "eof" } else { "reset" }, None)),
                         None => {
@@ -444,11 +458,12 @@ impl Graph {
                         }
                     }
                 } else if op == Some("recv") && errno.is_none() {
-                    let (Some(c), Some(n)) = (e.off, e.bytes.filter(|&n| n > 0)) else {
+                    let (Some(key), Some(c), Some(n)) = (placed, e.off, e.bytes.filter(|&n| n > 0))
+                    else {
                         return Some(Plan { edges, unmatched });
                     };
                     let d = c + n;
-                    let Some(st) = self.streams.get(&key) else {
+                    let Some(st) = self.streams.get(key) else {
                         return Some(Plan {
                             edges,
                             unmatched: Some(n),
@@ -456,9 +471,8 @@ impl Graph {
                     };
                     if st.send_off < d && !force {
                         // bytes no send observed yet accounts for: a send under way
-                        let k = &key;
                         if self.begun.values().any(|x| {
-                            x.op.as_deref() == Some("send") && send_key(x).as_ref() == Some(k)
+                            x.op.as_deref() == Some("send") && send_key(x).as_ref() == Some(key)
                         }) {
                             return None;
                         }
@@ -547,7 +561,7 @@ impl Graph {
     }
 
     /// Releases `e`: assigns id, seq and clock, and registers what it may cause later.
-    fn commit(&mut self, mut e: Event, lane: u32, plan: Plan) {
+    fn commit(&mut self, mut e: Event, placed: Option<StreamKey>, lane: u32, plan: Plan) {
         let id = self.next_id;
         self.next_id += 1;
         let l = &mut self.lanes[lane as usize];
@@ -568,9 +582,9 @@ impl Graph {
         e.id = Some(id);
         e.lane = Some(lane);
         e.unmatched = plan.unmatched;
-        self.consume(&e, &plan);
+        self.consume(&e, placed.as_ref(), &plan);
         let vc = std::mem::take(&mut self.lanes[lane as usize].vc);
-        self.register(&e, id, &vc);
+        self.register(&e, placed.as_ref(), id, &vc);
         e.vc = Some(vc.clone());
         self.lanes[lane as usize].vc = vc;
         if !plan.edges.is_empty() {
@@ -580,7 +594,7 @@ impl Graph {
     }
 
     /// Uses up what `e` matched: stream bytes, a datagram, an accept's connect, single-use causes.
-    fn consume(&mut self, e: &Event, plan: &Plan) {
+    fn consume(&mut self, e: &Event, placed: Option<&StreamKey>, plan: &Plan) {
         let op = e.op.as_deref();
         if e.kind == "syscall" && op == Some("recv") && e.errno.is_none() {
             if keys::is_dgram(e) {
@@ -594,8 +608,8 @@ impl Graph {
                         }
                     }
                 }
-            } else if let (Some(key), Some(off)) = (recv_key(e), e.off) {
-                if let Some(st) = self.streams.get_mut(&key) {
+            } else if let (Some(key), Some(off)) = (placed, e.off) {
+                if let Some(st) = self.streams.get_mut(key) {
                     let i = st.pending.partition_point(|p| p.0 < off);
                     if let Some(p) = st.pending.get_mut(i).filter(|p| p.0 == off) {
                         p.1 = p.1.saturating_sub(1);
@@ -641,7 +655,7 @@ impl Graph {
     }
 
     /// Records what `e` may cause later, with its clock.
-    fn register(&mut self, e: &Event, id: u64, vc: &Clock) {
+    fn register(&mut self, e: &Event, placed: Option<&StreamKey>, id: u64, vc: &Clock) {
         let op = e.op.as_deref();
         let ok = e.errno.is_none();
         let mut keep = false;
@@ -655,9 +669,9 @@ impl Graph {
                             .push_back((e.hash.clone(), id));
                         keep = true;
                     }
-                } else if let (Some(key), Some(off)) = (send_key(e), e.off) {
+                } else if let (Some(key), Some(off)) = (placed, e.off) {
                     // its range was given when it was observed; a receive may now use it
-                    if let Some(st) = self.streams.get_mut(&key) {
+                    if let Some(st) = self.streams.get_mut(key) {
                         let i = st.first_after(off);
                         if let Some(s) = st.segs.get_mut(i).filter(|s| s.start == off) {
                             s.id = Some(id);
