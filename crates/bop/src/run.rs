@@ -426,22 +426,21 @@ impl Runner<'_> {
     }
 
     /// Hands an event of thread `tid` of node `node` to the graph, and writes what it releases.
-    fn emit(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
-        e.node = Cow::Borrowed(self.node_names[node]);
-        e.pid = pid;
-        e.tid = tid;
-        e.ts = self.ts();
-        let released = self.graph.push(e);
-        self.write_events(released);
+    fn emit(&mut self, node: usize, pid: i32, tid: i32, e: Event) {
+        self.emit_event(node, pid, tid, e, false);
     }
 
-    /// [`Runner::emit`] for the first of two events of one call (`Graph::push_part`).
-    fn emit_part(&mut self, node: usize, pid: i32, tid: i32, mut e: Event) {
+    /// [`Runner::emit`]; `part`: the first of two events of one call (`Graph::push_part`).
+    fn emit_event(&mut self, node: usize, pid: i32, tid: i32, mut e: Event, part: bool) {
         e.node = Cow::Borrowed(self.node_names[node]);
         e.pid = pid;
         e.tid = tid;
         e.ts = self.ts();
-        let released = self.graph.push_part(e);
+        let released = if part {
+            self.graph.push_part(e)
+        } else {
+            self.graph.push(e)
+        };
         self.write_events(released);
     }
 
@@ -1205,17 +1204,7 @@ impl Runner<'_> {
                 };
                 self.tracer.resume(tid, action);
             }
-            libc::SYS_write
-            | libc::SYS_writev
-            | libc::SYS_pwrite64
-            | libc::SYS_pwritev
-            | libc::SYS_pwritev2
-            | libc::SYS_sendto
-            | libc::SYS_sendmsg
-            | libc::SYS_sendmmsg
-            | libc::SYS_sendfile
-            | libc::SYS_splice
-            | libc::SYS_connect => {
+            _ if nr == libc::SYS_connect || bop_syscalls::moves(nr, args).send.is_some() => {
                 // another thread may see this call's effect before its exit stop is seen:
                 // tell the graph it is under way
                 let sc = decode(nr, args, None, &mut TraceeMemory { tid });
@@ -1570,11 +1559,7 @@ impl Runner<'_> {
                 }
             }
         }
-        if part {
-            self.emit_part(node, pid, tid, e);
-        } else {
-            self.emit(node, pid, tid, e);
-        }
+        self.emit_event(node, pid, tid, e, part);
     }
 
     fn finish(mut self, reason: Reason) -> Outcome {

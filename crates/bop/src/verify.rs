@@ -150,16 +150,7 @@ fn name(e: &Event) -> String {
 fn same_channel(send: &Event, recv: &Event) -> bool {
     match (&send.sock, &recv.sock) {
         (Some(s), Some(r)) => ends_meet(s, r),
-        (None, None) => {
-            let ino = |e: &Event| {
-                e.target
-                    .as_deref()
-                    .and_then(|t| t.strip_prefix("pipe:["))
-                    .and_then(|t| t.split(']').next())
-                    .map(str::to_owned)
-            };
-            ino(send).is_some() && ino(send) == ino(recv)
-        }
+        (None, None) => pipe_ino(send).is_some() && pipe_ino(send) == pipe_ino(recv),
         _ => false,
     }
 }
@@ -182,13 +173,13 @@ fn stream_end(e: &Event) -> Option<(u64, bool)> {
     if let Some(s) = &e.sock {
         return (s.ty == "stream" || s.ty == "seqpacket").then_some((s.id, recv));
     }
-    let ino = e
-        .target
-        .as_deref()?
-        .strip_prefix("pipe:[")?
-        .split(']')
-        .next()?;
-    Some((ino.parse().ok()?, recv))
+    Some((pipe_ino(e)?, recv))
+}
+
+/// The inode of the pipe an event's `target` names (`pipe:[INODE]r` or `…w`).
+fn pipe_ino(e: &Event) -> Option<u64> {
+    let t = e.target.as_deref()?.strip_prefix("pipe:[")?;
+    t.split(']').next()?.parse().ok()
 }
 
 fn data(e: &Event) -> Option<Vec<u8>> {
