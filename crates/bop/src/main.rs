@@ -38,6 +38,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a system under bop: from a cluster file, from --node options, or one command after --.
+    #[command(
+        after_help = "Exit status: 0 the run passed; 1 it failed or hung (the summary \
+        says which node, exit or check); 2 a usage error, an error in the cluster file or a \
+        fault rule, or the system could not be started (a node that did not start, a ready \
+        address that never came up); 130 interrupted by SIGINT, SIGTERM or SIGHUP (the nodes \
+        were stopped and the trace is complete)."
+    )]
     Run(RunArgs),
     /// Trace an already running process and all its descendants until it exits or Ctrl-C
     /// (then bop detaches and the process runs on).
@@ -265,7 +272,11 @@ struct AttachArgs {
 fn main() -> ExitCode {
     // Before any thread starts: the tracer receives these signals synchronously.
     bop_ptrace::block_signals();
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(msg) = misplaced_option_value(&argv) {
+        return ExitCode::from(usage_error(msg) as u8);
+    }
+    let cli = Cli::parse_from(argv);
     let code = match cli.cmd {
         Cmd::Run(args) => cmd_run(args),
         Cmd::Attach(args) => cmd_attach(args),
@@ -282,6 +293,29 @@ fn main() -> ExitCode {
         Cmd::Merge(args) => cmd_merge(args),
     };
     ExitCode::from(code as u8)
+}
+
+/// An option whose value must be joined with `=` (its value is optional), given its value as
+/// the next word: clap would take the option alone and the value as the next argument (a
+/// cluster file, a command), which misleads. Returns the message that says how to write it.
+fn misplaced_option_value(argv: &[std::ffi::OsString]) -> Option<String> {
+    const JOINED: &[&str] = &["--capture-payload"];
+    let words: Vec<&str> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .take_while(|a| *a != "--")
+        .collect();
+    words.windows(2).find_map(|w| {
+        (JOINED.contains(&w[0]) && !w[1].is_empty() && w[1].bytes().all(|b| b.is_ascii_digit()))
+            .then(|| {
+                format!(
+                    "write `{0}={1}`, not `{0} {1}`: the value of {0} is optional and must be \
+                     joined to it with `=` (alone, {0} means its default)",
+                    w[0], w[1]
+                )
+            })
+    })
 }
 
 fn cmd_census(args: CensusArgs) -> i32 {
@@ -551,7 +585,11 @@ fn cmd_faults_check(file: &Path, cluster: Option<&Path>) -> i32 {
     for (line, rule) in &rules {
         println!("{line:>4}  {rule}");
     }
-    println!("{}: {} rules, all valid", file.display(), rules.len());
+    println!(
+        "{}: {}, all valid",
+        file.display(),
+        bop_trace::count(rules.len(), "rule")
+    );
     0
 }
 
@@ -710,12 +748,15 @@ fn print_outcome(o: &run::Outcome) {
     println!();
     match &f.reason {
         None => println!(
-            "bop: {} ({} events in {} ms)",
+            "bop: {} ({} in {} ms)",
             f.verdict.to_uppercase(),
-            f.events,
+            bop_trace::count(f.events, "event"),
             f.duration_ms
         ),
         Some(r) => println!("bop: {}: {r}", f.verdict.to_uppercase()),
+    }
+    if let Some((node, line)) = &o.last_words {
+        println!("  {node}'s last line on stderr: {line}");
     }
     print!("{}", summary::table(&summary::from_footer(f)));
     println!("  trace: {}", o.trace.display());
@@ -725,8 +766,8 @@ fn print_outcome(o: &run::Outcome) {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         println!(
-            "  logs:  {} files beside it ({}/…{{stdout,stderr}})",
-            o.logs.len(),
+            "  logs:  {} beside it ({}/…{{stdout,stderr}})",
+            bop_trace::count(o.logs.len(), "file"),
             dir.display()
         );
     }
@@ -734,13 +775,7 @@ fn print_outcome(o: &run::Outcome) {
         println!("  follow: {f}");
     }
     for r in &f.faults {
-        if let (0, Some(why)) = (r.fired, &r.note) {
-            println!("  fault: {}  — never fired ({why})", r.rule);
-        } else if r.fired == 0 {
-            println!("  fault: {}  — never fired", r.rule);
-        } else {
-            println!("  fault: {}  — fired {}×", r.rule, r.fired);
-        }
+        println!("  fault: {}  — {}", r.rule, summary::fault_outcome(r));
     }
     if let Some(d) = summary::graph_doubts(f) {
         println!("  graph: unsure: {d} (docs/architecture.md, \"How received bytes are attributed to sends\")");
@@ -782,9 +817,9 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
     }
     match &trace.footer {
         Some(f) => println!(
-            "{}: {} events, verdict {}{}",
+            "{}: {}, verdict {}{}",
             path.display(),
-            trace.events.len(),
+            bop_trace::count(trace.events.len(), "event"),
             f.verdict,
             f.reason
                 .as_ref()
@@ -792,9 +827,9 @@ fn cmd_stats(path: &Path, json: bool) -> i32 {
                 .unwrap_or_default()
         ),
         None => println!(
-            "{}: {} events, no verdict (incomplete)",
+            "{}: {}, no verdict (incomplete)",
             path.display(),
-            trace.events.len()
+            bop_trace::count(trace.events.len(), "event")
         ),
     }
     print!("{}", summary::table(&rows));
@@ -825,10 +860,11 @@ fn cmd_verify(path: &Path) -> i32 {
 }
 
 fn cmd_demo() -> i32 {
-    let exe_dir = match std::env::current_exe() {
-        Ok(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
         Err(e) => return usage_error(format!("cannot find bop's own binary: {e}")),
     };
+    let exe_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if !exe_dir.join("tb-echo").exists() {
         return usage_error(format!(
             "the testbed programs are not next to bop in {}: build them with `cargo build --release` \
@@ -838,19 +874,30 @@ fn cmd_demo() -> i32 {
     }
     // the testbeds are found through PATH, like any program named in a cluster file
     let path = std::env::var("PATH").unwrap_or_default();
-    std::env::set_var("PATH", format!("{}:{path}", exe_dir.display()));
+    let on_path = std::env::split_paths(&path).any(|d| same_dir(&d, &exe_dir));
+    if !on_path {
+        std::env::set_var("PATH", format!("{}:{path}", exe_dir.display()));
+    }
     let dir = match run::fresh_out_dir("demo") {
         Ok(d) => d,
         Err(e) => return usage_error(format!("cannot create ./bop-out: {e}")),
     };
+    // the echo server's port: the bundled one, or a free one when something else holds it
+    let mut text = include_str!("../../../testbeds/echo.toml").to_string();
+    let port = demo_port();
+    if port != DEMO_PORT {
+        println!("(port {DEMO_PORT} is in use by another program: the demo uses port {port})");
+        text = text.replace(&DEMO_PORT.to_string(), &port.to_string());
+    }
     let cluster_file = dir.join("echo.toml");
-    if let Err(e) = std::fs::write(&cluster_file, include_str!("../../../testbeds/echo.toml")) {
+    if let Err(e) = std::fs::write(&cluster_file, text) {
         return usage_error(format!("cannot write {}: {e}", cluster_file.display()));
     }
     println!("bop demo: a TCP echo server and two clients (testbeds/echo.toml), traced.\n");
+    let trace = dir.join("trace.jsonl");
     let args = RunArgs {
         cluster: Some(cluster_file.clone()),
-        trace: Some(dir.join("trace.jsonl")),
+        trace: Some(trace.clone()),
         nodes: vec![],
         daemons: vec![],
         timeout: None,
@@ -862,23 +909,63 @@ fn cmd_demo() -> i32 {
         capture_payload: None,
         command: vec![],
     };
-    let trace = dir.join("trace.jsonl");
     let code = cmd_run(args);
+    if !trace.exists() {
+        eprintln!(
+            "\nbop demo: the demo did not run (the error above says why), so there is no trace to look at."
+        );
+        return code;
+    }
+    // the commands as this user can type them: bop by the path it was called by when that is
+    // not on PATH, and the testbeds' directory on PATH for the run
+    let bop = if on_path {
+        "bop".to_string()
+    } else {
+        shell_word(&exe.display().to_string())
+    };
+    let env = if on_path {
+        String::new()
+    } else {
+        format!("PATH={}:$PATH ", shell_word(&exe_dir.display().to_string()))
+    };
+    let t = shell_word(&trace.display().to_string());
     println!("\nWhat next:");
+    println!("  {bop} stats {t}          # the per-node summary again");
+    println!("  head -5 {t}            # the trace: JSON Lines, one event per line (docs/trace-format.md)");
+    println!("  {bop} export {t} --format html   # the space-time diagram, to open in a browser (docs/export.md)");
     println!(
-        "  bop stats {}          # the per-node summary again",
-        trace.display()
-    );
-    println!("  head -5 {}            # the trace: JSON Lines, one event per line (docs/trace-format.md)", trace.display());
-    println!(
-        "  bop export {} --format html   # the space-time diagram, to open in a browser (docs/export.md)",
-        trace.display()
-    );
-    println!(
-        "  bop run {} --trace my.jsonl   # run it yourself",
-        cluster_file.display()
+        "  {env}{bop} run {} --trace my.jsonl   # run it yourself",
+        shell_word(&cluster_file.display().to_string())
     );
     code
+}
+
+/// The port testbeds/echo.toml names.
+const DEMO_PORT: u16 = 7101;
+
+/// [`DEMO_PORT`] when nothing listens on it, else a port the kernel says is free.
+fn demo_port() -> u16 {
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).ok();
+    if free(DEMO_PORT).is_some() {
+        return DEMO_PORT;
+    }
+    free(0)
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .unwrap_or(DEMO_PORT)
+}
+
+/// Whether two paths name the same directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `s` as one shell word.
+fn shell_word(s: &str) -> String {
+    shell_words::quote(s).into_owned()
 }
 
 fn cmd_export(args: ExportArgs) -> i32 {
@@ -944,9 +1031,9 @@ fn cmd_export(args: ExportArgs) -> i32 {
                 println!("{}", p.display());
             } else {
                 eprintln!(
-                    "bop: wrote {} ({format}, {} events)",
+                    "bop: wrote {} ({format}, {})",
                     p.display(),
-                    model.events.len()
+                    bop_trace::count(model.events.len(), "event")
                 );
             }
         }

@@ -148,3 +148,22 @@ fn drain(r: OwnedFd, mut file: File, prefix: &str, echo: Option<Arc<Mutex<io::St
         emit(&line);
     }
 }
+
+/// The last non-empty line of a log file, trimmed, at most 300 characters (None: the file is
+/// empty or cannot be read). Reads only the file's end.
+pub fn last_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 4096;
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    let mut out: String = line.chars().take(300).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    Some(out)
+}

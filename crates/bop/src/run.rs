@@ -71,6 +71,9 @@ pub struct Outcome {
     pub trace_error: Option<String>,
     /// With `--follow`: where the run fell off the recorded classes, or which it followed.
     pub follow: Option<String>,
+    /// The node whose exit failed the run, and the last line it wrote to stderr (when it
+    /// wrote one): what a user running with `-q` needs to see first.
+    pub last_words: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -348,9 +351,9 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
     if let Some(pid) = opts.attach {
         r.attach_tree(pid)?;
         eprintln!(
-            "bop: attached to pid {pid} ({} processes, {} threads); Ctrl-C detaches",
-            r.nodes[0].pids.len(),
-            r.tracer.thread_count()
+            "bop: attached to pid {pid} ({}, {}); Ctrl-C detaches",
+            bop_trace::count(r.nodes[0].pids.len(), "process"),
+            bop_trace::count(r.tracer.thread_count(), "thread")
         );
     }
     let reason = r.run_loop();
@@ -1564,12 +1567,16 @@ impl Runner<'_> {
 
     fn finish(mut self, reason: Reason) -> Outcome {
         let mut logs = Vec::new();
+        let mut stderr_of = Vec::with_capacity(self.nodes.len());
         for st in &mut self.nodes {
-            if let Some(c) = st.capture.take() {
+            let capture = st.capture.take();
+            stderr_of.push(capture.as_ref().map(|c| c.files[1].clone()));
+            if let Some(c) = capture {
                 logs.extend(c.files.iter().cloned());
                 c.join();
             }
         }
+        let mut last_words = None;
         let kept: Vec<String> = self.kept.keys().cloned().collect();
         for c in kept {
             self.release_kept(&c);
@@ -1617,7 +1624,14 @@ impl Runner<'_> {
             Reason::StartFailed(msg) => ("fail", Some(format!("start-up failed: {msg}")), 2),
             Reason::TraceFailed(msg) => ("fail", Some(msg.clone()), 2),
             Reason::Finished => match self.judge() {
-                Some(why) => ("fail", Some(why), 1),
+                Some((node, why)) => {
+                    last_words = stderr_of
+                        .get(node)
+                        .and_then(Option::as_deref)
+                        .and_then(crate::output::last_line)
+                        .map(|line| (self.cluster.nodes[node].name.clone(), line));
+                    ("fail", Some(why), 1)
+                }
                 None => match self.run_check() {
                     Ok(None) => ("pass", None, 0),
                     Ok(Some(status)) => {
@@ -1671,7 +1685,15 @@ impl Runner<'_> {
                 .map(|(i, ((_, fired), (text, rule)))| bop_trace::RuleOutcome {
                     rule: text.clone(),
                     fired,
-                    note: self.abandon_note(i, rule),
+                    acts: self
+                        .faults
+                        .acts(i)
+                        .into_iter()
+                        .map(|(k, n)| (k.to_string(), n))
+                        .collect(),
+                    note: self
+                        .abandon_note(i, rule)
+                        .or_else(|| self.faults.why_not(i, self.ts())),
                 })
                 .collect(),
             hold_limit_releases: Some(self.graph.forced()),
@@ -1699,6 +1721,7 @@ impl Runner<'_> {
             logs,
             trace_error: self.trace_error,
             follow,
+            last_words,
         }
     }
 
@@ -1716,19 +1739,20 @@ impl Runner<'_> {
         ))
     }
 
-    /// Why the run failed, judged from the nodes' exits (None: they did their part).
-    fn judge(&self) -> Option<String> {
-        for (n, s) in self.cluster.nodes.iter().zip(&self.nodes) {
+    /// Why the run failed, judged from the nodes' exits, with the index of the node that
+    /// failed it (None: they did their part).
+    fn judge(&self) -> Option<(usize, String)> {
+        for (i, (n, s)) in self.cluster.nodes.iter().zip(&self.nodes).enumerate() {
             let Some(exit) = s.exit else {
                 if !n.daemon {
-                    return Some(format!("node {} never finished", n.name));
+                    return Some((i, format!("node {} never finished", n.name)));
                 }
                 continue;
             };
             if !n.daemon {
                 // a node crashed by a fault rule is not judged by its own death
                 if exit != Exit::Code(0) && !s.crashed {
-                    return Some(format!("node {} {}", n.name, describe_exit(exit)));
+                    return Some((i, format!("node {} {}", n.name, describe_exit(exit))));
                 }
                 continue;
             }
@@ -1739,13 +1763,16 @@ impl Runner<'_> {
                 // exit 143, nats-server sometimes 1): only a daemon failing on its own fails
                 _ if by_bop => {}
                 Exit::Code(_) => {
-                    return Some(format!("daemon {} {}", n.name, describe_exit(exit)));
+                    return Some((i, format!("daemon {} {}", n.name, describe_exit(exit))));
                 }
                 Exit::Signal(_) => {
-                    return Some(format!(
-                        "daemon {} {} (not sent by bop)",
-                        n.name,
-                        describe_exit(exit)
+                    return Some((
+                        i,
+                        format!(
+                            "daemon {} {} (not sent by bop)",
+                            n.name,
+                            describe_exit(exit)
+                        ),
                     ))
                 }
             }

@@ -116,26 +116,90 @@ fn pids(p: &[i32]) -> String {
 /// A table of the nodes.
 pub fn table(rows: &[NodeSummary]) -> String {
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    // the pids and exit columns as wide as their widest cell ("SIGTERM (stopped)")
+    let pids: Vec<String> = rows.iter().map(|r| pids(&r.pids)).collect();
+    let pw = pids
+        .iter()
+        .map(|p| p.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(18);
+    let ew = rows
+        .iter()
+        .map(|r| r.exit.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "  {:w$}  {:<18} {:>7} {:<14} {:>8} {:>12} {:>12}",
+        "  {:w$}  {:<pw$} {:>7} {:<ew$} {:>8} {:>12} {:>12}",
         "node", "pids", "threads", "exit", "events", "sent", "received"
     );
-    for r in rows {
+    for (r, p) in rows.iter().zip(&pids) {
         let _ = writeln!(
             out,
-            "  {:w$}  {:<18} {:>7} {:<14} {:>8} {:>10} B {:>10} B",
-            r.name,
-            pids(&r.pids),
-            r.threads,
-            r.exit,
-            r.events,
-            r.bytes_sent,
-            r.bytes_received
+            "  {:w$}  {:<pw$} {:>7} {:<ew$} {:>8} {:>10} B {:>10} B",
+            r.name, p, r.threads, r.exit, r.events, r.bytes_sent, r.bytes_received
         );
     }
     out
+}
+
+/// What a fault rule did in a run, in words: "never fired (why)", or "fired 2×: came into
+/// force, lost 1 message".
+pub fn fault_outcome(r: &bop_trace::RuleOutcome) -> String {
+    if r.fired == 0 {
+        return match &r.note {
+            Some(why) => format!("never fired ({why})"),
+            None => "never fired".into(),
+        };
+    }
+    // in the order they happen to a run: coming into force, then what it did
+    const ORDER: [&str; 12] = [
+        "start",
+        "crash",
+        "pause",
+        "restart",
+        "partition",
+        "drop",
+        "delay",
+        "reset",
+        "refuse",
+        "fail",
+        "timeout",
+        "heal",
+    ];
+    let mut kinds: Vec<(&String, &u64)> = r.acts.iter().collect();
+    kinds.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    let acts: Vec<String> = kinds
+        .into_iter()
+        .map(|(what, &n)| {
+            let times = |verb: &str| match n {
+                1 => verb.to_string(),
+                _ => format!("{verb} {n}×"),
+            };
+            match what.as_str() {
+                "start" => "came into force".to_string(),
+                "partition" | "drop" => format!("lost {}", bop_trace::count(n, "message")),
+                "delay" => format!("delayed {}", bop_trace::count(n, "message")),
+                "reset" => format!("reset {}", bop_trace::count(n, "connection")),
+                "refuse" => format!("refused {}", bop_trace::count(n, "connection")),
+                "fail" => format!("failed {}", bop_trace::count(n, "call")),
+                "timeout" => format!("timed out {}", bop_trace::count(n, "call")),
+                "crash" => times("crashed the node"),
+                "pause" => times("paused the node"),
+                "restart" => times("restarted the node"),
+                "heal" => times("healed"),
+                other => format!("{other} {n}×"),
+            }
+        })
+        .collect();
+    if acts.is_empty() {
+        format!("fired {}×", r.fired)
+    } else {
+        format!("fired {}×: {}", r.fired, acts.join(", "))
+    }
 }
 
 /// What makes the run's graph unsure, in words, from its footer: events released without

@@ -203,8 +203,13 @@ impl<'a> Model<'a> {
         }
         if made_up > 0 {
             warnings.push(format!(
-                "{made_up} events have no graph fields (id, lane, vc): they are placed after the \
-                 others, in file order, with clocks from program order only"
+                "{} no graph fields (id, lane, vc): they are placed after the \
+                 others, in file order, with clocks from program order only",
+                if made_up == 1 {
+                    "1 event has".to_string()
+                } else {
+                    format!("{made_up} events have")
+                }
             ));
         }
         keyed.sort_by_key(|&(id, _, i)| (id, i));
@@ -372,8 +377,9 @@ impl<'a> Model<'a> {
         }
         if fixed > 0 {
             warnings.push(format!(
-                "{fixed} events had a clock whose own component is not their position in their \
-                 thread: set to it"
+                "{} had a clock whose own component is not their position in their \
+                 thread: set to it",
+                bop_trace::count(fixed, "event")
             ));
         }
         if unknown_lanes > 0 {

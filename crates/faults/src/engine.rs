@@ -96,6 +96,8 @@ struct State {
     until: Option<u64>,
     done: bool,
     fired: u64,
+    /// what its injections were, by kind (see [`Engine::acts`])
+    acts: BTreeMap<&'static str, u64>,
     /// never started: the run left the class it was anchored on
     abandoned: bool,
 }
@@ -202,6 +204,7 @@ impl Engine {
                 until: None,
                 done: false,
                 fired: 0,
+                acts: BTreeMap::new(),
                 abandoned: false,
             })
             .collect::<Vec<_>>();
@@ -237,8 +240,71 @@ impl Engine {
         self.rules.get(i).is_some_and(|s| s.abandoned)
     }
 
-    fn fire(&mut self, i: usize, node: &str, what: &str, peer: Option<&str>) -> Fired {
+    /// What rule `i`'s injections were, by kind: a [`Fired::what`] (`drop`, `crash`, …), or
+    /// `start` for a partition coming into force (its lost messages are `partition`).
+    pub fn acts(&self, i: usize) -> Vec<(&'static str, u64)> {
+        self.rules
+            .get(i)
+            .map(|s| s.acts.iter().map(|(&k, &n)| (k, n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Why rule `i` has not fired by run time `now`, in words, when it has not (and was not
+    /// abandoned: the caller knows the class it left).
+    pub fn why_not(&self, i: usize, now: u64) -> Option<String> {
+        let s = self.rules.get(i)?;
+        if s.fired > 0 || s.abandoned {
+            return None;
+        }
+        let secs = |t: u64| format!("{:.3} s", t as f64 / 1e9);
+        if let Action::Restart { node } = &s.rule.action {
+            return Some(
+                match self
+                    .restarts
+                    .iter()
+                    .find(|(_, v)| v.iter().any(|(r, _)| *r == i))
+                {
+                    Some((&due, _)) => format!(
+                        "{node} crashed, but the run ended at {} before its restart was due at {}",
+                        secs(now),
+                        secs(due)
+                    ),
+                    None => format!("{node} never crashed, so there was nothing to restart"),
+                },
+            );
+        }
+        if s.since.is_some() {
+            return Some("it was in force, but nothing it acts on happened while it was".into());
+        }
+        match &s.rule.trigger {
+            Some(Trigger::At(When::Time(t)) | Trigger::After(When::Time(t))) => Some(format!(
+                "the run ended at {}, before {}",
+                secs(now),
+                secs(ns(*t))
+            )),
+            Some(Trigger::At(When::Event(p)) | Trigger::After(When::Event(p))) => {
+                let want = p.nth.unwrap_or(1);
+                Some(if s.seen == 0 {
+                    format!("its trigger {p} never happened")
+                } else {
+                    format!(
+                        "its trigger {p} needs {want} matching events; the run had {}",
+                        s.seen
+                    )
+                })
+            }
+            None => None,
+        }
+    }
+
+    fn fire(&mut self, i: usize, node: &str, what: &'static str, peer: Option<&str>) -> Fired {
         self.rules[i].fired += 1;
+        let act = if what == "partition" && peer.is_none() {
+            "start"
+        } else {
+            what
+        };
+        *self.rules[i].acts.entry(act).or_insert(0) += 1;
         Fired {
             rule: i,
             node: node.to_string(),

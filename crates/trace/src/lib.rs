@@ -9,6 +9,7 @@ mod data;
 mod encode;
 mod reader;
 mod record;
+mod words;
 mod writer;
 
 pub use data::{escape_data, unescape_data};
@@ -16,4 +17,5 @@ pub use reader::{read, read_file, ReadError, Trace};
 pub use record::{
     Edge, Event, Footer, Header, NodeInfo, NodeOutcome, Record, RuleOutcome, SockInfo, FORMAT,
 };
+pub use words::count;
 pub use writer::Writer;

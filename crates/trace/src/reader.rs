@@ -31,8 +31,8 @@ impl Trace {
             ))
         } else if self.footer.is_none() {
             Some(format!(
-                "the trace has no footer (the run did not finish); read {} events",
-                self.events.len()
+                "the trace has no footer (the run did not finish); read {}",
+                crate::count(self.events.len(), "event")
             ))
         } else {
             None

@@ -2,6 +2,7 @@
 
 use bop_syscalls::SockAddr;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -243,8 +244,13 @@ pub struct RuleOutcome {
     pub rule: String,
     /// Injections it made.
     pub fired: u64,
-    /// Why it never fired, when bop knows: a rule anchored on a recorded class (`in class`)
-    /// that the run left before the trigger.
+    /// The injections by kind: `start` (a partition came into force), `partition` or `drop`
+    /// (messages lost), `delay`, `crash`, `restart`, `pause`, `heal`, `reset`, `fail`,
+    /// `refuse`, `timeout`, with how many of each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub acts: BTreeMap<String, u64>,
+    /// Why it never fired, when bop knows: its trigger never came (or not often enough), the
+    /// run ended before its time, or the run left the recorded class it was anchored on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
