@@ -277,6 +277,20 @@ fn main() -> ExitCode {
         return ExitCode::from(usage_error(msg) as u8);
     }
     let cli = Cli::parse_from(argv);
+    // commands that only read files and print end quietly when their reader goes away
+    // (`bop stats t.jsonl | head`), as Unix tools do; the others manage processes and a trace,
+    // and take the default only once their work is done
+    if matches!(
+        cli.cmd,
+        Cmd::Stats { .. }
+            | Cmd::Verify { .. }
+            | Cmd::Export(_)
+            | Cmd::Diff(_)
+            | Cmd::Faults { .. }
+            | Cmd::Merge(_)
+    ) {
+        default_sigpipe();
+    }
     let code = match cli.cmd {
         Cmd::Run(args) => cmd_run(args),
         Cmd::Attach(args) => cmd_attach(args),
@@ -293,6 +307,15 @@ fn main() -> ExitCode {
         Cmd::Merge(args) => cmd_merge(args),
     };
     ExitCode::from(code as u8)
+}
+
+/// SIGPIPE back to its default action (Rust starts programs with it ignored, and a print to
+/// a closed pipe then panics): a write to a reader that went away ends bop at once, quietly.
+fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default; no handler is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// An option whose value must be joined with `=` (its value is optional), given its value as
@@ -643,6 +666,7 @@ fn cmd_run(args: RunArgs) -> i32 {
         Ok(o) => o,
         Err(e) => return usage_error(e.0),
     };
+    default_sigpipe();
     print_outcome(&outcome);
     if outcome.exit_code == 2 && outcome.trace_error.is_none() {
         // a start-up error: say it where errors go, too (a trace error print_outcome has said)
@@ -739,6 +763,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         Ok(o) => o,
         Err(e) => return usage_error(e.0),
     };
+    default_sigpipe();
     print_outcome(&outcome);
     outcome.exit_code
 }

@@ -213,3 +213,46 @@ fn a_count_of_one_is_singular() {
     run.expect_code(0);
     assert!(run.stdout.contains(": 1 rule, all valid"), "{}", run.diag());
 }
+
+/// `bop stats t.jsonl | head -1`: a reader that goes away ends bop quietly (SIGPIPE, as Unix
+/// tools do), not with a panic and a backtrace.
+#[test]
+fn a_closed_pipe_ends_a_report_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let sb = Sandbox::new();
+    let run = sb.bop(
+        "run",
+        &[
+            "run".into(),
+            "-q".into(),
+            "--trace".into(),
+            "t.jsonl".into(),
+            "--".into(),
+            "true".into(),
+        ],
+        None,
+    );
+    run.expect_code(0);
+    for args in [
+        vec!["stats", "t.jsonl"],
+        vec!["export", "t.jsonl", "--format", "json", "-o", "-"],
+        vec!["verify", "t.jsonl"],
+    ] {
+        // a pipe whose reader is gone before bop writes
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(bop_exe())
+            .args(&args)
+            .current_dir(sb.path())
+            .stdout(writer)
+            .output()
+            .expect("run bop");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(13),
+            "{args:?}: killed by SIGPIPE: {stderr}"
+        );
+    }
+}
