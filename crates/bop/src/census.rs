@@ -4,13 +4,14 @@
 //! estimate of the chance that the next run is of a class not seen yet.
 
 use std::collections::BTreeSet;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bop_cluster::Cluster;
 use serde::{Deserialize, Serialize};
 
-use crate::explore::{run_bop, ExploreError};
+use crate::explore::{counted, interruption, prepare_out, run_bop, ExploreError, Ran};
 use crate::fingerprint::{abstract_run, Level};
 use crate::lineage::Run;
 
@@ -49,8 +50,18 @@ pub struct Census {
     pub cluster: String,
     /// The abstraction level.
     pub level: Level,
-    /// Runs made.
+    /// Runs made (and counted here).
     pub runs: u32,
+    /// Runs asked for (`--runs`); more than `runs` when the census was interrupted.
+    #[serde(default)]
+    pub asked: u32,
+    /// Set when the census was interrupted: how ("interrupted (SIGINT)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+    /// Runs that hung (the `[run] timeout` stopped them): their classes are where the timeout
+    /// cut them, not executions of the system.
+    #[serde(default)]
+    pub hung: u32,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// Classes, most frequent first.
@@ -65,8 +76,27 @@ pub struct Census {
     pub plot: String,
 }
 
+/// Whether `name` is a file or directory that `bop census` writes in its `--out` directory.
+fn census_file(name: &str) -> bool {
+    matches!(name, "census.json" | "census.svg" | "runs")
+        || name.strip_prefix("class-").is_some_and(|rest| {
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with('.')
+        })
+}
+
+/// What came of `bop census`.
+pub enum Ended {
+    /// The census of the runs made: all of them, or those before an interruption.
+    Census(Census),
+    /// Interrupted before the first run finished, so nothing to count (the signal, when bop
+    /// received it).
+    Nothing(Option<i32>),
+}
+
 /// Runs the census.
-pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError> {
+pub fn census(cluster: &Cluster, opts: &Options) -> Result<Ended, ExploreError> {
+    prepare_out(&opts.out, "census", "census", census_file)?;
     let runs_dir = opts.out.join("runs");
     std::fs::create_dir_all(&runs_dir)
         .map_err(|e| ExploreError(format!("cannot create {}: {e}", runs_dir.display())))?;
@@ -77,7 +107,21 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
         .map(|n| n.name.clone())
         .collect();
     let started = Instant::now();
-    let bar = indicatif::ProgressBar::new(opts.runs as u64);
+    // on a terminal, a progress bar (and the runs that did not pass above it); elsewhere (a
+    // log, CI) a line per run, so that a slow or hanging system is never silent
+    let live = std::io::stderr().is_terminal();
+    let bar = if live {
+        indicatif::ProgressBar::new(opts.runs as u64)
+    } else {
+        eprintln!(
+            "bop census: {} of {} into {} (a run that has not ended after {} is stopped as hung)",
+            counted(opts.runs, "run", "runs"),
+            opts.cluster_path.display(),
+            opts.out.display(),
+            humantime::format_duration(cluster.run.timeout)
+        );
+        indicatif::ProgressBar::hidden()
+    };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "bop census {bar:30} {pos}/{len} runs, {msg}, ETA {eta}",
@@ -87,38 +131,60 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
     // fingerprint → (first run, runs, verdicts, kept trace)
     let mut classes: Vec<(String, Vec<u32>, Vec<String>, PathBuf)> = Vec::new();
     let mut seq_fp: Vec<String> = Vec::new();
+    let mut interrupted = None;
     for i in 1..=opts.runs {
         let name = format!("run-{i:04}");
-        let o = match run_bop(&opts.cluster_path, &[], &runs_dir, &name) {
-            Ok(o) => o,
-            Err(e) if e.0 == "interrupted" => {
-                bar.abandon_with_message("interrupted");
+        let o = match run_bop(&opts.cluster_path, &[], &runs_dir, &name)? {
+            Ran::Done(o) => o,
+            Ran::Interrupted(sig) => {
+                // the run cut short is no execution: it is not counted, nor kept
+                remove_run(&runs_dir, &name);
+                interrupted = Some(sig);
                 break;
             }
-            Err(e) => return Err(e),
         };
         let t = bop_trace::read_file(&o.trace)
             .map_err(|e| ExploreError(format!("cannot read {}: {e}", o.trace.display())))?;
         let run = Run::new(&t.events, oracle.clone(), cluster.check.is_some());
         let fp = abstract_run(&run, opts.level).fingerprint();
-        match classes.iter_mut().find(|c| c.0 == fp) {
+        let class = match classes.iter_mut().find(|c| c.0 == fp) {
             Some(c) => {
                 c.1.push(i);
-                c.2.push(o.verdict);
+                c.2.push(o.verdict.clone());
                 remove_run(&runs_dir, &name);
+                format!("same class as run {}", c.1[0])
             }
-            None => classes.push((fp.clone(), vec![i], vec![o.verdict], o.trace.clone())),
-        }
+            None => {
+                classes.push((
+                    fp.clone(),
+                    vec![i],
+                    vec![o.verdict.clone()],
+                    o.trace.clone(),
+                ));
+                "a new class".to_string()
+            }
+        };
         seq_fp.push(fp);
-        bar.set_message(format!("{} classes", classes.len()));
+        let line = format!(
+            "bop census: run {i}/{}: {}{}; {class} ({} so far)",
+            opts.runs,
+            o.verdict,
+            o.reason.map(|r| format!(": {r}")).unwrap_or_default(),
+            counted(classes.len() as u64, "class", "classes")
+        );
+        if !live {
+            eprintln!("{line}");
+        } else if o.verdict != "pass" {
+            bar.println(line);
+        }
+        bar.set_message(counted(classes.len() as u64, "class", "classes"));
         bar.inc(1);
     }
     bar.finish_and_clear();
     let runs = seq_fp.len() as u32;
     if runs == 0 {
-        return Err(ExploreError(
-            "interrupted before the first run finished".into(),
-        ));
+        let _ = std::fs::remove_dir_all(&runs_dir);
+        return Ok(Ended::Nothing(interrupted.flatten()));
     }
     // rank by frequency (ties: first seen first)
     let mut order: Vec<usize> = (0..classes.len()).collect();
@@ -136,7 +202,7 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
             representative: rep.display().to_string(),
         });
     }
-    let _ = std::fs::remove_dir(&runs_dir);
+    let _ = std::fs::remove_dir_all(&runs_dir);
     let rank_of = |fp: &str| {
         out_classes
             .iter()
@@ -146,12 +212,20 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
     };
     let sequence: Vec<usize> = seq_fp.iter().map(|fp| rank_of(fp)).collect();
     let singletons = out_classes.iter().filter(|c| c.runs.len() == 1).count();
+    let hung = out_classes
+        .iter()
+        .flat_map(|c| &c.verdicts)
+        .filter(|v| *v == "hang")
+        .count() as u32;
     let plot = opts.out.join("census.svg");
     draw(&out_classes, &sequence, &plot)?;
     let c = Census {
         cluster: opts.cluster_path.display().to_string(),
         level: opts.level,
         runs,
+        asked: opts.runs,
+        interrupted: interrupted.map(interruption),
+        hung,
         seconds: started.elapsed().as_secs_f64(),
         classes: out_classes,
         sequence,
@@ -164,7 +238,7 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Census, ExploreError>
     let path = opts.out.join("census.json");
     crate::output::write_private(&path, (json + "\n").as_bytes())
         .map_err(|e| ExploreError(format!("cannot write {}: {e}", path.display())))?;
-    Ok(c)
+    Ok(Ended::Census(c))
 }
 
 /// The files of one run: its trace, its bop output, its node logs.
@@ -182,9 +256,14 @@ fn run_files(dir: &Path, name: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Removes a run's files (and its scratch directory, `NAME.run/`).
 fn remove_run(dir: &Path, name: &str) {
     for p in run_files(dir, name) {
-        let _ = std::fs::remove_file(p);
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
     }
 }
 
@@ -281,12 +360,15 @@ pub fn summary(c: &Census) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "bop census: {} runs of {} in {:.1} s: {} class{} (level {})",
-        c.runs,
+        "bop census: {} of {} in {:.1} s{}: {} (level {})",
+        counted(c.runs, "run", "runs"),
         c.cluster,
         c.seconds,
-        c.classes.len(),
-        if c.classes.len() == 1 { "" } else { "es" },
+        c.interrupted
+            .as_ref()
+            .map(|i| format!(", {i} after {} of the {} asked", c.runs, c.asked))
+            .unwrap_or_default(),
+        counted(c.classes.len() as u64, "class", "classes"),
         c.level.name()
     );
     let _ = writeln!(s, "  class  runs  share  verdicts          representative");
@@ -308,11 +390,10 @@ pub fn summary(c: &Census) -> String {
     }
     let _ = writeln!(
         s,
-        "Good–Turing: {} class{} seen exactly once in {} runs: the chance that the next run is \
-         of a class not seen yet is about {:.0}% ({}/{}).",
-        c.singletons,
-        if c.singletons == 1 { "" } else { "es" },
-        c.runs,
+        "Good–Turing: {} seen exactly once in {}: the chance that the next run is of a class \
+         not seen yet is about {:.0}% ({}/{}).",
+        counted(c.singletons as u64, "class", "classes"),
+        counted(c.runs, "run", "runs"),
         100.0 * c.unseen_probability,
         c.singletons,
         c.runs
@@ -326,4 +407,31 @@ pub fn summary(c: &Census) -> String {
         );
     }
     s
+}
+
+/// When runs hung, what that means for the census, in words (`timeout`: the cluster's
+/// `[run] timeout`).
+pub fn hang_warning(c: &Census, timeout: std::time::Duration) -> Option<String> {
+    if c.hung == 0 {
+        return None;
+    }
+    // a class whose representative (its first run) is a hung run
+    let first = c
+        .classes
+        .iter()
+        .find(|k| k.verdicts.first().is_some_and(|v| v == "hang"));
+    Some(format!(
+        "{} of {} hung: {} still ran when the run timeout ({}) passed, and bop stopped {}. A hung \
+         run's class is where the timeout cut it, not an execution of the system, yet the \
+         classes and the Good–Turing estimate above count it. If the system needs longer, raise \
+         [run] timeout in the cluster file; if it should have ended, see what it did{}",
+        c.hung,
+        counted(c.runs, "run", "runs"),
+        if c.hung == 1 { "it" } else { "they" },
+        humantime::format_duration(timeout),
+        if c.hung == 1 { "it" } else { "them" },
+        first
+            .map(|k| format!(": bop stats {}", k.representative))
+            .unwrap_or_default()
+    ))
 }

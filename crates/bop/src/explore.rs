@@ -17,9 +17,10 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use bop_cluster::Cluster;
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,10 @@ pub struct Report {
     pub certified: Option<usize>,
     /// Why the campaign stopped, in words.
     pub stopped: String,
+    /// The campaign was interrupted (SIGINT, SIGTERM, SIGHUP) before its end: the report holds
+    /// the runs made until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Every run and its verdict.
     pub tried: Vec<Tried>,
 }
@@ -157,6 +162,8 @@ struct Campaign<'c> {
     started: Instant,
     /// the fault-free run's trace, for "where it parted"
     baseline: Option<PathBuf>,
+    /// Set when a run was interrupted: the campaign stops (the signal, when bop received it).
+    interrupted: Option<Option<i32>>,
 }
 
 /// The result of one `bop run`.
@@ -169,16 +176,95 @@ pub struct Outcome {
     pub trace: PathBuf,
 }
 
+/// How one `bop run` of a census or a campaign ended.
+pub enum Ran {
+    /// It reached its verdict.
+    Done(Outcome),
+    /// It was stopped before its verdict, its nodes with it: bop received this signal (SIGINT,
+    /// SIGTERM, SIGHUP) and passed it on, or (`None`) someone else interrupted the `bop run`.
+    Interrupted(Option<i32>),
+}
+
+/// "interrupted (SIGINT)", or "interrupted" when the signal is not known.
+pub fn interruption(sig: Option<i32>) -> String {
+    match sig {
+        Some(s) => format!("interrupted ({})", bop_syscalls::signal_name(s)),
+        None => "interrupted".into(),
+    }
+}
+
+/// `1 run`, `2 runs`: a count and its noun, singular or plural.
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The signals that ask bop to stop (bop blocks them: [`bop_ptrace::block_signals`]).
+const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Takes one of `sigs` (blocked, and sent to bop), waiting for it at most `wait`.
+fn take_signal(sigs: &[i32], wait: Duration) -> Option<i32> {
+    // SAFETY: sigset manipulation on a local value; sigtimedwait only reads the set and the
+    // timeout, and takes a pending signal that this thread blocks.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        let ts = libc::timespec {
+            tv_sec: wait.as_secs() as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        let sig = libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
+        (sig > 0).then_some(sig)
+    }
+}
+
+/// A SIGINT, SIGTERM or SIGHUP that bop received and has not acted on yet (between runs).
+pub fn pending_stop() -> Option<i32> {
+    take_signal(&STOP_SIGNALS, Duration::ZERO)
+}
+
+/// Waits for a `bop run` child. A SIGINT, SIGTERM or SIGHUP that bop receives meanwhile is
+/// passed on to it (it then stops its nodes as it does on Ctrl-C); the first one is returned
+/// with the child's status.
+fn wait_passing_signals(child: &mut Child) -> std::io::Result<(ExitStatus, Option<i32>)> {
+    let mut got = None;
+    let sigs = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok((st, got));
+        }
+        // SIGCHLD (blocked too) wakes it when the child ends; the timeout is a safety net
+        match take_signal(&sigs, Duration::from_millis(250)) {
+            Some(sig) if sig != libc::SIGCHLD => {
+                got.get_or_insert(sig);
+                // SAFETY: signalling our own child, not yet reaped (try_wait saw it running).
+                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Runs `bop run CLUSTER --quiet --trace OUT/NAME.jsonl --fault …` as a child process (its
-/// output goes to OUT/NAME.out) and reads the verdict from the trace's footer. An interrupted
-/// run (Ctrl-C) is the error "interrupted"; a run that could not start is an error with its
-/// output.
+/// output goes to OUT/NAME.out) and reads the verdict from the trace's footer.
+///
+/// The child runs in a process group of its own, so that a terminal's Ctrl-C reaches only
+/// this bop, which passes it on (and SIGTERM, SIGHUP): the child then stops its nodes and
+/// the run is [`Ran::Interrupted`]. If this bop dies, the child gets SIGTERM and stops its
+/// nodes too. A signal received between two runs is seen here, before the next one starts.
+/// A run that could not start is an error with its output.
 pub fn run_bop(
     cluster: &Path,
     faults: &[String],
     out: &Path,
     name: &str,
-) -> Result<Outcome, ExploreError> {
+) -> Result<Ran, ExploreError> {
+    if let Some(sig) = pending_stop() {
+        return Ok(Ran::Interrupted(Some(sig)));
+    }
     let trace = out.join(format!("{name}.jsonl"));
     // /proc/self/exe, not the path: the very binary that runs the campaign, even if a rebuild
     // has replaced (or deleted) the file meanwhile
@@ -205,16 +291,40 @@ pub fn run_bop(
         .map_err(|e| ExploreError(format!("cannot write the run's log: {e}")))?;
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     crate::run::with_signals_unblocked(&mut cmd);
-    let status = cmd
-        .status()
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // the parent died before the death signal was armed: nobody waits for this run
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("bop exited"));
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
         .map_err(|e| ExploreError(format!("cannot start bop run: {e}")))?;
+    let (status, got) = wait_passing_signals(&mut child)
+        .map_err(|e| ExploreError(format!("cannot wait for bop run: {e}")))?;
+    if got.is_some() {
+        return Ok(Ran::Interrupted(got));
+    }
     match status.code() {
         Some(0) | Some(1) => {}
-        Some(130) | None => return Err(ExploreError("interrupted".into())),
-        Some(c) => {
+        Some(130) => return Ok(Ran::Interrupted(None)),
+        other => {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let how = match (other, status.signal()) {
+                (Some(c), _) => format!("exit {c}"),
+                (None, Some(s)) => format!("killed by {}", bop_syscalls::signal_name(s)),
+                (None, None) => status.to_string(),
+            };
             return Err(ExploreError(format!(
-                "bop run could not run the system (exit {c}):\n{}",
+                "bop run could not run the system ({how}):\n{}",
                 text.trim_end()
             )));
         }
@@ -224,11 +334,11 @@ pub fn run_bop(
     let footer = t.footer.ok_or_else(|| {
         ExploreError(format!("the run's trace {} has no footer", trace.display()))
     })?;
-    Ok(Outcome {
+    Ok(Ran::Done(Outcome {
         verdict: footer.verdict,
         reason: footer.reason,
         trace,
-    })
+    }))
 }
 
 /// Quotes a word for a POSIX shell.
@@ -265,11 +375,19 @@ impl Campaign<'_> {
         let _ = writeln!(err, "{msg}");
     }
 
-    /// One `bop run` with these faults; its trace goes to `out/NAME.jsonl`.
+    /// One `bop run` with these faults; its trace goes to `out/NAME.jsonl`. An interrupted
+    /// run is an error that stops the campaign, with [`Campaign::interrupted`] set.
     fn run(&mut self, faults: &[String], name: &str) -> Result<Outcome, ExploreError> {
-        let o = run_bop(&self.opts.cluster_path, faults, &self.opts.out, name)?;
-        self.runs += 1;
-        Ok(o)
+        match run_bop(&self.opts.cluster_path, faults, &self.opts.out, name)? {
+            Ran::Done(o) => {
+                self.runs += 1;
+                Ok(o)
+            }
+            Ran::Interrupted(sig) => {
+                self.interrupted = Some(sig);
+                Err(ExploreError(interruption(sig)))
+            }
+        }
     }
 
     /// A run's trace, read.
@@ -337,7 +455,10 @@ impl Campaign<'_> {
         }
         let bug = self.bug(faults, &o)?;
         self.bugs.push(bug);
-        Ok(None)
+        match self.interrupted {
+            Some(sig) => Err(ExploreError(interruption(sig))),
+            None => Ok(None),
+        }
     }
 
     fn bug(&mut self, faults: Vec<String>, o: &Outcome) -> Result<Bug, ExploreError> {
@@ -345,20 +466,25 @@ impl Campaign<'_> {
             .baseline
             .as_ref()
             .and_then(|b| parted(b, &o.trace, &self.oracle));
-        let mut reproduced = 0;
+        let (mut reproduced, mut repro_runs) = (0, 0);
         for i in 0..self.opts.repro {
             let name = format!("repro-{:03}-{i}", self.bugs.len());
-            let r = self.run(&faults, &name)?;
+            // interrupted while re-running: the bug is kept with the re-runs made so far
+            let r = match self.run(&faults, &name) {
+                Ok(r) => r,
+                Err(_) if self.interrupted.is_some() => break,
+                Err(e) => return Err(e),
+            };
             self.runs -= 1; // re-runs are not part of the budget
+            repro_runs += 1;
             if r.verdict != "pass" {
                 reproduced += 1;
             }
         }
         self.progress(&format!(
-            "bop explore: BUG: {} → {} (reproduced {reproduced}/{})",
+            "bop explore: BUG: {} → {} (reproduced {reproduced}/{repro_runs})",
             faults.join("; "),
             o.verdict,
-            self.opts.repro
         ));
         Ok(Bug {
             repro: repro_command(&self.opts.cluster_path, &faults),
@@ -368,7 +494,7 @@ impl Campaign<'_> {
             parted,
             output: last_output(&o.trace, self.cluster),
             reproduced,
-            repro_runs: self.opts.repro,
+            repro_runs,
             trace: o.trace.display().to_string(),
         })
     }
@@ -419,13 +545,96 @@ fn parted(good: &Path, faulty: &Path, oracle: &BTreeSet<String>) -> Option<Strin
     first_difference(&xa, &ra, &xb, &rb)
 }
 
+/// Whether `name` is `PREFIX` and a number, then `.` or `-` and more (`run-007.jsonl`,
+/// `run-000-fault-free.out`).
+fn numbered(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && (rest[digits..].starts_with('.') || rest[digits..].starts_with('-'))
+    })
+}
+
+/// Makes `dir` ready for the files of a new census or campaign (`what`, made by `bop
+/// COMMAND`): creates it, or removes from it what a previous one left there, the entries
+/// `ours` recognises by name (a directory whole). A directory that holds anything else is
+/// refused and left untouched: that is not ours to delete, and new files mixed with other
+/// files would mislead.
+pub fn prepare_out(
+    dir: &Path,
+    command: &str,
+    what: &str,
+    ours: impl Fn(&str) -> bool,
+) -> Result<(), ExploreError> {
+    let cannot = |e: std::io::Error| ExploreError(format!("--out {}: {e}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.collect::<Result<Vec<_>, _>>().map_err(cannot)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::create_dir_all(dir).map_err(|e| {
+                ExploreError(format!(
+                    "cannot create the directory {}: {e}",
+                    dir.display()
+                ))
+            });
+        }
+        Err(e) => return Err(cannot(e)),
+    };
+    let mut foreign: Vec<String> = entries
+        .iter()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !ours(n))
+        .collect();
+    if !foreign.is_empty() {
+        foreign.sort();
+        let more = foreign.len().saturating_sub(3);
+        foreign.truncate(3);
+        return Err(ExploreError(format!(
+            "--out {} holds files that are not a previous {what}'s ({}{}): give a new or empty \
+             directory (bop {command} replaces only its own previous files there)",
+            dir.display(),
+            foreign.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    if entries.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "bop {command}: replacing the previous {what} in {} ({})",
+        dir.display(),
+        counted(entries.len() as u64, "file", "files")
+    );
+    for e in entries {
+        let p = e.path();
+        let removed = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+            _ => std::fs::remove_file(&p),
+        };
+        removed.map_err(|e| ExploreError(format!("cannot remove {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
 /// Runs a campaign and writes its report.
 pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError> {
-    std::fs::create_dir_all(&opts.out).map_err(|e| {
-        ExploreError(format!(
-            "cannot create the output directory {}: {e}",
-            opts.out.display()
-        ))
+    // the report may be kept among the runs: it is replaced as well
+    let report_dir = opts
+        .report
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let report_name = match (
+        std::fs::canonicalize(report_dir),
+        std::fs::canonicalize(&opts.out),
+    ) {
+        (Ok(a), Ok(b)) if a == b => opts.report.file_name(),
+        _ => None,
+    };
+    prepare_out(&opts.out, "explore", "campaign", |n| {
+        numbered(n, "run-") || numbered(n, "repro-") || report_name.is_some_and(|r| r == n)
     })?;
     let policy = Policy {
         crashable: cluster
@@ -452,12 +661,12 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
         bugs: Vec::new(),
         started: Instant::now(),
         baseline: None,
+        interrupted: None,
     };
-    let result = campaign(&mut c);
-    let (certified, stopped) = match result {
-        Ok(r) => r,
-        Err(e) if e.0 == "interrupted" => (None, "interrupted (Ctrl-C)".to_string()),
-        Err(e) => return Err(e),
+    let (certified, stopped) = match (campaign(&mut c), c.interrupted) {
+        (Ok(r), _) => r,
+        (Err(_), Some(sig)) => (None, interruption(sig)),
+        (Err(e), None) => return Err(e),
     };
     let report = Report {
         bop_version: env!("CARGO_PKG_VERSION").into(),
@@ -471,6 +680,7 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
         bugs: c.bugs,
         certified,
         stopped,
+        interrupted: c.interrupted.is_some(),
         tried: c.tried,
     };
     write_report(&opts.report, &report)?;
@@ -710,15 +920,15 @@ pub fn summary(r: &Report) -> String {
     use std::fmt::Write as _;
     let _ = writeln!(
         s,
-        "bop explore: {} runs in {:.1} s ({} strategy, at most {} faults per run{})",
-        r.runs,
+        "bop explore: {} in {:.1} s ({} strategy, at most {} per run{})",
+        counted(r.runs, "run", "runs"),
         r.seconds,
         match r.strategy {
             Strategy::Ldfi => "ldfi",
             Strategy::Edges => "edges",
             Strategy::Random => "random",
         },
-        r.max_faults,
+        counted(r.max_faults as u64, "fault", "faults"),
         r.shard
             .as_ref()
             .map(|s| format!(", shard {s}"))
@@ -782,6 +992,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ExploreError> {
         ));
     };
     let mut all_certified = out.certified;
+    let mut interrupted = u64::from(out.interrupted);
     for r in it {
         if r.cluster != out.cluster || r.strategy != out.strategy || r.max_faults != out.max_faults
         {
@@ -799,6 +1010,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ExploreError> {
             }
         }
         out.tried.extend(r.tried);
+        interrupted += u64::from(r.interrupted);
         all_certified = match (all_certified, r.certified) {
             (Some(a), Some(b)) => Some(a.min(b)),
             _ => None,
@@ -810,10 +1022,18 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ExploreError> {
     } else {
         None
     };
-    out.stopped = if out.bugs.is_empty() {
-        "merged shards".into()
-    } else {
-        "merged shards: found a bug".into()
+    out.stopped = match (out.bugs.is_empty(), interrupted) {
+        (true, 0) => "merged shards".into(),
+        (false, 0) => "merged shards: found a bug".into(),
+        (true, n) => format!(
+            "merged shards, {} interrupted",
+            counted(n, "shard", "shards")
+        ),
+        (false, n) => format!(
+            "merged shards, {} interrupted: found a bug",
+            counted(n, "shard", "shards")
+        ),
     };
+    out.interrupted = interrupted > 0;
     Ok(out)
 }

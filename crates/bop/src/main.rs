@@ -76,12 +76,14 @@ enum Cmd {
     /// self-contained HTML viewer, or as JSON.
     Export(ExportArgs),
     /// Run a system many times without faults and count its distinct executions (classes of
-    /// communication graphs), with the Good–Turing estimate of an unseen class.
+    /// communication graphs), with the Good–Turing estimate of an unseen class. Exits 0 when
+    /// every run ended by itself, 1 when some hung, 2 on bad input, 130 when interrupted.
     Census(CensusArgs),
     /// Where two runs part: the first event at which their communication differs, in words.
     Diff(DiffArgs),
     /// Find bugs: run fault campaigns (lineage-driven by default) until the verdict fails or
-    /// the system is certified for the fault bound.
+    /// the system is certified for the fault bound. Exits 1 when a bug was found, 0 when not,
+    /// 2 on bad input, 130 when interrupted.
     Explore(ExploreArgs),
     /// Join the reports of a campaign's shards (`bop explore --shard I/N`) into one.
     Merge(MergeArgs),
@@ -94,7 +96,8 @@ struct CensusArgs {
     /// How many runs.
     #[arg(long, default_value_t = 20)]
     runs: u32,
-    /// Keep the representatives, the plot and census.json here.
+    /// Keep the representatives, the plot and census.json here (a previous census there is
+    /// replaced; a directory holding other files is refused).
     #[arg(long, default_value = "bop-census")]
     out: PathBuf,
     /// What tells runs apart: messages (default), events (finer), pairs (coarser).
@@ -130,7 +133,8 @@ struct ExploreArgs {
     /// Write the JSON report here.
     #[arg(long, default_value = "bop-explore.json")]
     report: PathBuf,
-    /// Keep every run's trace and logs here.
+    /// Keep every run's trace and logs here (a previous campaign's runs there are replaced; a
+    /// directory holding other files is refused).
     #[arg(long, default_value = "bop-explore")]
     out: PathBuf,
     /// Run one share of the campaign, I of N (0-based): for spreading it over machines.
@@ -355,12 +359,33 @@ fn cmd_census(args: CensusArgs) -> i32 {
         out: args.out,
         level: args.level,
     };
-    match census::census(&cluster, &opts) {
-        Ok(c) => {
-            print!("{}", census::summary(&c));
-            0
+    let c = match census::census(&cluster, &opts) {
+        Ok(census::Ended::Census(c)) => c,
+        Ok(census::Ended::Nothing(sig)) => {
+            eprintln!(
+                "bop: census {} before its first run finished: nothing to count",
+                explore::interruption(sig)
+            );
+            return 130;
         }
-        Err(e) => usage_error(e.0),
+        Err(e) => return usage_error(e.0),
+    };
+    print!("{}", census::summary(&c));
+    if let Some(w) = census::hang_warning(&c, cluster.run.timeout) {
+        eprintln!("bop: warning: {w}");
+    }
+    if let Some(i) = &c.interrupted {
+        eprintln!(
+            "bop: census {i} after {} of {}: the census of those is above and in {}",
+            c.runs,
+            explore::counted(c.asked, "run", "runs"),
+            opts.out.join("census.json").display()
+        );
+        130
+    } else if c.hung > 0 {
+        1
+    } else {
+        0
     }
 }
 
@@ -456,7 +481,18 @@ fn cmd_explore(args: ExploreArgs) -> i32 {
         Ok(r) => {
             print!("{}", explore::summary(&r));
             println!("report: {}", opts.report.display());
-            if r.bugs.is_empty() {
+            if r.interrupted {
+                eprintln!(
+                    "bop: explore {} after {} of {}: what they found is above and in {} (their \
+                     traces in {})",
+                    r.stopped,
+                    r.runs,
+                    explore::counted(r.budget, "run", "runs"),
+                    opts.report.display(),
+                    opts.out.display()
+                );
+                130
+            } else if r.bugs.is_empty() {
                 0
             } else {
                 1

@@ -684,3 +684,470 @@ fn a_rule_anchored_on_a_class_fires_only_in_runs_that_follow_it() {
         ),
     );
 }
+
+/// The processes descended from `pid` (its children, theirs, …), read from /proc.
+fn descendants(pid: i32) -> std::collections::BTreeSet<i32> {
+    let mut parent = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // "pid (comm) S ppid …": the parent is the second field after the last ')'
+        let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                let (_, rest) = s.rsplit_once(')')?;
+                rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+            });
+        if let Some(pp) = ppid {
+            parent.insert(p, pp);
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for (&c, &pp) in &parent {
+            if pp == p && out.insert(c) {
+                todo.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Starts `bop ARGS` (stdout and stderr to files: not a terminal), waits until its stderr
+/// says `ready` and a run is under way (a `bop run` and its nodes below it), then sends it
+/// `sig`. Returns its output and the processes that were below it when the signal went.
+fn interrupt(
+    sb: &Sandbox,
+    label: &str,
+    args: &[&str],
+    ready: &str,
+    sig: i32,
+) -> (BopRun, std::collections::BTreeSet<i32>) {
+    let mut cmd = Command::new(bop_exe());
+    cmd.args(args).env("PATH", tb_path());
+    let (child, out, err) = sb.spawn_command(label, &mut cmd);
+    let pid = child.id() as i32;
+    let deadline = std::time::Instant::now() + RUN_LIMIT;
+    let below = loop {
+        let said = std::fs::read_to_string(&err).unwrap_or_default();
+        let below = descendants(pid);
+        // a bop run and at least one node of it
+        if said.contains(ready) && below.len() >= 2 {
+            break below;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: killing the bop we started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let st = wait_limit(child, std::time::Duration::from_secs(10), label);
+            panic!(
+                "{label}: never got to {ready:?} with a run under way\n{}",
+                BopRun::collect(st, &out, &err, None).diag()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: signalling the bop we started.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    let st = wait_limit(child, RUN_LIMIT, label);
+    (BopRun::collect(st, &out, &err, None), below)
+}
+
+/// The number N in "… after N of …" in `text`, after `prefix`.
+fn count_after(text: &str, prefix: &str, diag: &str) -> u64 {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix:?}\n{diag}"));
+    text[at + prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count after {prefix:?}\n{diag}"))
+}
+
+/// An interrupted census exits 130 as `bop run` does, says how many runs it made of how many,
+/// keeps the census of those (readable, with their representatives), and stops the run under
+/// way with its nodes.
+fn census_interrupted_by(sig: i32, name: &str) {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let echo = tb("tb-echo");
+    // an echo exchange and a node that takes its time: a run lasts a second
+    let cluster = sb.write(
+        "slow.toml",
+        &format!(
+            "[[node]]\nname = \"server\"\ncmd = \"{echo} server {port} 1\"\n\
+             ready = \"tcp:127.0.0.1:{port}\"\n\n\
+             [[node]]\nname = \"client1\"\ncmd = \"{echo} client {port} 1 3\"\n\n\
+             [[node]]\nname = \"pause\"\ncmd = \"sleep 1\"\n\n[run]\ntimeout = \"20s\"\n"
+        ),
+    );
+    let out = sb.join("census");
+    let (run, below) = interrupt(
+        &sb,
+        "census",
+        &[
+            "census",
+            cluster.to_str().expect("utf-8"),
+            "--runs",
+            "100",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        "bop census: run 2/100: pass",
+        sig,
+    );
+    let diag = run.diag();
+    run.expect_code(130);
+    let done = count_after(
+        &run.stderr,
+        &format!("bop: census interrupted ({name}) after "),
+        &diag,
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "bop: census interrupted ({name}) after {done} of 100 runs: the census of those is \
+             above and in {}",
+            out.join("census.json").display()
+        )),
+        "{diag}"
+    );
+    assert!((2..100).contains(&done), "{diag}");
+    assert!(
+        run.stdout.contains(&format!(
+            "interrupted ({name}) after {done} of the 100 asked: 1 class (level messages)"
+        )),
+        "{diag}"
+    );
+    // the census of the runs made: counted, and each representative a whole trace
+    let c = report(&out.join("census.json"));
+    assert_eq!(c["runs"], done, "{diag}\n{c:#}");
+    assert_eq!(c["asked"], 100, "{c:#}");
+    assert_eq!(c["interrupted"], format!("interrupted ({name})"), "{c:#}");
+    let classes = c["classes"].as_array().expect("classes");
+    let counted: u64 = classes
+        .iter()
+        .map(|k| k["runs"].as_array().map_or(0, Vec::len) as u64)
+        .sum();
+    assert_eq!(counted, done, "{c:#}");
+    for k in classes {
+        let rep = k["representative"].as_str().expect("representative");
+        let t = bop_trace::read_file(Path::new(rep)).expect("the representative is a trace");
+        assert_eq!(t.footer.expect("a footer").verdict, "pass", "{rep}");
+    }
+    // the run cut short is neither counted nor kept
+    assert!(!out.join("runs").exists(), "{diag}");
+    // no bop run, no node left behind
+    let alive = wait_gone(&below, std::time::Duration::from_secs(5));
+    assert!(
+        alive.is_empty(),
+        "processes of the census still running after it exited: {alive:?}\n{diag}"
+    );
+}
+
+#[test]
+fn census_interrupted_by_sigint_exits_130_and_keeps_the_runs_done() {
+    census_interrupted_by(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn census_interrupted_by_sigterm_exits_130_and_keeps_the_runs_done() {
+    census_interrupted_by(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn explore_interrupted_exits_130_and_reports_the_runs_done() {
+    let sb = Sandbox::new();
+    // a correct protocol: the campaign would go on to its budget
+    let cluster = protocol_cluster(&sb, "redun-deliv");
+    let rep = sb.join("camp.json");
+    let out = sb.join("camp");
+    let (run, below) = interrupt(
+        &sb,
+        "explore",
+        &[
+            "explore",
+            cluster.to_str().expect("utf-8"),
+            "--budget",
+            "40",
+            "--report",
+            rep.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        "bop explore: run 3/40:",
+        libc::SIGINT,
+    );
+    let diag = run.diag();
+    run.expect_code(130);
+    let done = count_after(
+        &run.stderr,
+        "bop: explore interrupted (SIGINT) after ",
+        &diag,
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "bop: explore interrupted (SIGINT) after {done} of 40 runs: what they found is above \
+             and in {} (their traces in {})",
+            rep.display(),
+            out.display()
+        )),
+        "{diag}"
+    );
+    assert!((3..40).contains(&done), "{diag}");
+    assert!(
+        run.stdout
+            .contains("No bug found; not certified: interrupted (SIGINT)."),
+        "{diag}"
+    );
+    // the report of the runs made, each with its whole trace
+    let r = report(&rep);
+    assert_eq!(r["interrupted"], true, "{r:#}");
+    assert_eq!(r["stopped"], "interrupted (SIGINT)", "{r:#}");
+    assert_eq!(r["runs"], done, "{r:#}");
+    assert!(r["certified"].is_null(), "{r:#}");
+    let tried = r["tried"].as_array().expect("tried");
+    assert_eq!(tried.len() as u64, done, "{r:#}");
+    for t in tried {
+        let trace = t["trace"].as_str().expect("a trace");
+        let f = bop_trace::read_file(Path::new(trace))
+            .expect("a trace")
+            .footer
+            .expect("a footer");
+        assert_eq!(
+            f.verdict,
+            t["verdict"].as_str().expect("verdict"),
+            "{trace}"
+        );
+    }
+    let alive = wait_gone(&below, std::time::Duration::from_secs(5));
+    assert!(
+        alive.is_empty(),
+        "processes of the campaign still running after it exited: {alive:?}\n{diag}"
+    );
+}
+
+#[test]
+fn census_of_a_hanging_system_says_each_run_and_warns() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let echo = tb("tb-echo");
+    // the server waits for a second client that never comes
+    let cluster = sb.write(
+        "stuck.toml",
+        &format!(
+            "[[node]]\nname = \"server\"\ncmd = \"{echo} server {port} 2\"\n\
+             ready = \"tcp:127.0.0.1:{port}\"\n\n\
+             [[node]]\nname = \"client1\"\ncmd = \"{echo} client {port} 1 2\"\n\n\
+             [run]\ntimeout = \"1s\"\ngrace = \"1s\"\n"
+        ),
+    );
+    let out = sb.join("stuck");
+    let o = bop(
+        &sb,
+        &[
+            "census",
+            cluster.to_str().expect("utf-8"),
+            "--runs",
+            "3",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let diag = text(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    // stderr is no terminal: a line per run, as it ends
+    assert!(
+        err.contains(&format!(
+            "bop census: 3 runs of {} into {} (a run that has not ended after 1s is stopped as \
+             hung)",
+            cluster.display(),
+            out.display()
+        )),
+        "{diag}"
+    );
+    let hang = "hang: the run timeout (1s) passed while server still ran";
+    assert!(
+        err.contains(&format!(
+            "bop census: run 1/3: {hang}; a new class (1 class so far)"
+        )),
+        "{diag}"
+    );
+    for i in 2..=3 {
+        assert!(
+            err.contains(&format!("bop census: run {i}/3: {hang}; ")),
+            "{diag}"
+        );
+    }
+    // and a warning of what hung runs mean for the classes; the exit says it too
+    assert!(
+        err.contains(
+            "bop: warning: 3 of 3 runs hung: they still ran when the run timeout (1s) passed, \
+             and bop stopped them. A hung run's class is where the timeout cut it, not an \
+             execution of the system"
+        ),
+        "{diag}"
+    );
+    assert_eq!(o.status.code(), Some(1), "{diag}");
+    let c = report(&out.join("census.json"));
+    assert_eq!(c["hung"], 3, "{c:#}");
+    assert_eq!(c["runs"], 3, "{c:#}");
+}
+
+/// The files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read the directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn census_into_a_used_out_replaces_the_previous_census_and_refuses_other_files() {
+    let sb = Sandbox::new();
+    let cluster = echo_cluster(&sb, "one", 1, false);
+    let (o, _) = census(&sb, &cluster, "classes", 2);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = sb.join("classes");
+    // what a bigger previous census would have left: a second class, the runs of one cut short
+    std::fs::copy(dir.join("class-1.jsonl"), dir.join("class-2.jsonl")).expect("copy");
+    std::fs::write(dir.join("class-2.server.stdout"), "").expect("write");
+    std::fs::create_dir(dir.join("runs")).expect("mkdir");
+    std::fs::write(dir.join("runs/run-0007.jsonl"), "").expect("write");
+    let (o, c) = census(&sb, &cluster, "classes", 1);
+    let diag = format!("{}\n{c:#}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{diag}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "bop census: replacing the previous census in {}",
+            dir.display()
+        )),
+        "{diag}"
+    );
+    // nothing of the old census is left: only the new one's files
+    let files = files_in(&dir);
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.starts_with("class-2") && f != "runs"),
+        "{files:?}\n{diag}"
+    );
+    assert!(files.contains(&"class-1.jsonl".to_string()), "{files:?}");
+    assert_eq!(c["classes"].as_array().map(Vec::len), Some(1), "{diag}");
+    // one run, one class: said in the singular
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("bop census: 1 run of "), "{diag}");
+    assert!(said.contains(": 1 class (level messages)"), "{diag}");
+    assert!(
+        said.contains("Good–Turing: 1 class seen exactly once in 1 run: "),
+        "{diag}"
+    );
+    // a directory that holds anything else is refused, and left as it was
+    std::fs::write(dir.join("notes.txt"), "mine").expect("write");
+    let o = bop(
+        &sb,
+        &[
+            "census",
+            cluster.to_str().expect("utf-8"),
+            "--runs",
+            "1",
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "bop: error: --out {} holds files that are not a previous census's (notes.txt): \
+             give a new or empty directory",
+            dir.display()
+        )),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(files_in(&dir), {
+        let mut f = files.clone();
+        f.push("notes.txt".into());
+        f.sort();
+        f
+    });
+}
+
+#[test]
+fn explore_into_a_used_out_replaces_the_previous_runs_and_refuses_other_files() {
+    let sb = Sandbox::new();
+    let cluster = protocol_cluster(&sb, "simple-deliv");
+    let cl = cluster.to_str().expect("utf-8");
+    let dir = sb.join("camp");
+    let d = dir.to_str().expect("utf-8");
+    // the report kept among the runs
+    let rep = dir.join("report.json");
+    let args = [
+        "explore",
+        cl,
+        "--budget",
+        "2",
+        "--repro",
+        "0",
+        "--out",
+        d,
+        "--report",
+        rep.to_str().expect("utf-8"),
+    ];
+    let o = bop(&sb, &args);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{}", text(&o));
+    // what a longer previous campaign would have left
+    std::fs::copy(
+        dir.join("run-000-fault-free.jsonl"),
+        dir.join("run-017.jsonl"),
+    )
+    .expect("copy");
+    std::fs::write(dir.join("repro-003-1.out"), "").expect("write");
+    let o = bop(&sb, &args);
+    let diag = text(&o);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{diag}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "bop explore: replacing the previous campaign in {d}"
+        )),
+        "{diag}"
+    );
+    let files = files_in(&dir);
+    assert!(
+        !files.contains(&"run-017.jsonl".to_string())
+            && !files.contains(&"repro-003-1.out".to_string()),
+        "{files:?}\n{diag}"
+    );
+    // every trace left is a run of the new report
+    let r = report(&rep);
+    let traces: Vec<String> = r["tried"]
+        .as_array()
+        .expect("tried")
+        .iter()
+        .map(|t| {
+            Path::new(t["trace"].as_str().expect("trace"))
+                .file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    for f in files.iter().filter(|f| f.ends_with(".jsonl")) {
+        assert!(traces.contains(f), "{f} is not in the report: {traces:?}");
+    }
+    std::fs::write(dir.join("notes.txt"), "mine").expect("write");
+    let o = bop(&sb, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "bop: error: --out {d} holds files that are not a previous campaign's (notes.txt)"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(dir.join("run-000-fault-free.jsonl").exists());
+}
