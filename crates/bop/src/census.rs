@@ -11,7 +11,7 @@ use std::time::Instant;
 use bop_cluster::Cluster;
 use serde::{Deserialize, Serialize};
 
-use crate::explore::{counted, interruption, prepare_out, run_bop, ExploreError, Ran};
+use crate::explore::{interruption, prepare_out, run_bop, ExploreError, Ran};
 use crate::fingerprint::{abstract_run, Level};
 use crate::lineage::Run;
 
@@ -115,7 +115,7 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Ended, ExploreError> 
     } else {
         eprintln!(
             "bop census: {} of {} into {} (a run that has not ended after {} is stopped as hung)",
-            counted(opts.runs, "run", "runs"),
+            bop_trace::count(opts.runs, "run"),
             opts.cluster_path.display(),
             opts.out.display(),
             humantime::format_duration(cluster.run.timeout)
@@ -170,14 +170,14 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Ended, ExploreError> 
             opts.runs,
             o.verdict,
             o.reason.map(|r| format!(": {r}")).unwrap_or_default(),
-            counted(classes.len() as u64, "class", "classes")
+            bop_trace::count(classes.len(), "class")
         );
         if !live {
             eprintln!("{line}");
         } else if o.verdict != "pass" {
             bar.println(line);
         }
-        bar.set_message(counted(classes.len() as u64, "class", "classes"));
+        bar.set_message(bop_trace::count(classes.len(), "class"));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -361,14 +361,14 @@ pub fn summary(c: &Census) -> String {
     let _ = writeln!(
         s,
         "bop census: {} of {} in {:.1} s{}: {} (level {})",
-        counted(c.runs, "run", "runs"),
+        bop_trace::count(c.runs, "run"),
         c.cluster,
         c.seconds,
         c.interrupted
             .as_ref()
             .map(|i| format!(", {i} after {} of the {} asked", c.runs, c.asked))
             .unwrap_or_default(),
-        counted(c.classes.len() as u64, "class", "classes"),
+        bop_trace::count(c.classes.len(), "class"),
         c.level.name()
     );
     let _ = writeln!(s, "  class  runs  share  verdicts          representative");
@@ -392,8 +392,8 @@ pub fn summary(c: &Census) -> String {
         s,
         "Good–Turing: {} seen exactly once in {}: the chance that the next run is of a class \
          not seen yet is about {:.0}% ({}/{}).",
-        counted(c.singletons as u64, "class", "classes"),
-        counted(c.runs, "run", "runs"),
+        bop_trace::count(c.singletons, "class"),
+        bop_trace::count(c.runs, "run"),
         100.0 * c.unseen_probability,
         c.singletons,
         c.runs
@@ -426,7 +426,7 @@ pub fn hang_warning(c: &Census, timeout: std::time::Duration) -> Option<String> 
          classes and the Good–Turing estimate above count it. If the system needs longer, raise \
          [run] timeout in the cluster file; if it should have ended, see what it did{}",
         c.hung,
-        counted(c.runs, "run", "runs"),
+        bop_trace::count(c.runs, "run"),
         if c.hung == 1 { "it" } else { "they" },
         humantime::format_duration(timeout),
         if c.hung == 1 { "it" } else { "them" },

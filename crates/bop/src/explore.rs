@@ -193,12 +193,6 @@ pub fn interruption(sig: Option<i32>) -> String {
     }
 }
 
-/// `1 run`, `2 runs`: a count and its noun, singular or plural.
-pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// The signals that ask bop to stop (bop blocks them: [`bop_ptrace::block_signals`]).
 const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
@@ -605,7 +599,7 @@ pub fn prepare_out(
     eprintln!(
         "bop {command}: replacing the previous {what} in {} ({})",
         dir.display(),
-        counted(entries.len() as u64, "file", "files")
+        bop_trace::count(entries.len(), "file")
     );
     for e in entries {
         let p = e.path();
@@ -921,14 +915,14 @@ pub fn summary(r: &Report) -> String {
     let _ = writeln!(
         s,
         "bop explore: {} in {:.1} s ({} strategy, at most {} per run{})",
-        counted(r.runs, "run", "runs"),
+        bop_trace::count(r.runs, "run"),
         r.seconds,
         match r.strategy {
             Strategy::Ldfi => "ldfi",
             Strategy::Edges => "edges",
             Strategy::Random => "random",
         },
-        counted(r.max_faults as u64, "fault", "faults"),
+        bop_trace::count(r.max_faults, "fault"),
         r.shard
             .as_ref()
             .map(|s| format!(", shard {s}"))
@@ -1027,11 +1021,11 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ExploreError> {
         (false, 0) => "merged shards: found a bug".into(),
         (true, n) => format!(
             "merged shards, {} interrupted",
-            counted(n, "shard", "shards")
+            bop_trace::count(n, "shard")
         ),
         (false, n) => format!(
             "merged shards, {} interrupted: found a bug",
-            counted(n, "shard", "shards")
+            bop_trace::count(n, "shard")
         ),
     };
     out.interrupted = interrupted > 0;

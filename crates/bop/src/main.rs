@@ -370,6 +370,7 @@ fn cmd_census(args: CensusArgs) -> i32 {
         }
         Err(e) => return usage_error(e.0),
     };
+    default_sigpipe();
     print!("{}", census::summary(&c));
     if let Some(w) = census::hang_warning(&c, cluster.run.timeout) {
         eprintln!("bop: warning: {w}");
@@ -378,7 +379,7 @@ fn cmd_census(args: CensusArgs) -> i32 {
         eprintln!(
             "bop: census {i} after {} of {}: the census of those is above and in {}",
             c.runs,
-            explore::counted(c.asked, "run", "runs"),
+            bop_trace::count(c.asked, "run"),
             opts.out.join("census.json").display()
         );
         130
@@ -479,6 +480,7 @@ fn cmd_explore(args: ExploreArgs) -> i32 {
     };
     match explore::explore(&cluster, &opts) {
         Ok(r) => {
+            default_sigpipe();
             print!("{}", explore::summary(&r));
             println!("report: {}", opts.report.display());
             if r.interrupted {
@@ -487,7 +489,7 @@ fn cmd_explore(args: ExploreArgs) -> i32 {
                      traces in {})",
                     r.stopped,
                     r.runs,
-                    explore::counted(r.budget, "run", "runs"),
+                    bop_trace::count(r.budget, "run"),
                     opts.report.display(),
                     opts.out.display()
                 );
