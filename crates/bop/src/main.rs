@@ -17,6 +17,7 @@ mod probe;
 mod ready;
 mod record;
 mod run;
+mod rundir;
 mod serial;
 mod summary;
 mod verify;

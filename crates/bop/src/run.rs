@@ -255,6 +255,9 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         .map_err(StartError)?;
     let anchors = anchor_rules(opts, follower.as_ref())?;
     let run_dir = fresh_run_dir(&opts.trace)?;
+    for w in crate::rundir::open_to_node_users(&run_dir, cluster) {
+        eprintln!("bop: warning: {w}");
+    }
     if let Some(setup) = &cluster.run.setup {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
     }
