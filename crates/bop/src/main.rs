@@ -210,6 +210,10 @@ struct RunArgs {
     /// Limit for the whole run (e.g. 30s, 2m); overrides the cluster file's [run] timeout.
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// How long to wait for a node's ready address (e.g. 2m); overrides the cluster file's
+    /// [run] ready_timeout (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    ready_timeout: Option<Duration>,
     /// Do not echo the nodes' output (it is still saved beside the trace).
     #[arg(short, long)]
     quiet: bool,
@@ -445,6 +449,15 @@ fn cmd_merge(args: MergeArgs) -> i32 {
     }
 }
 
+/// A duration longer than zero, for `--ready-timeout`.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("it must be longer than zero, e.g. 2m".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write a number and a unit, e.g. 90s or 2m")),
+    }
+}
+
 fn usage_error(msg: impl std::fmt::Display) -> i32 {
     let msg = msg.to_string();
     // messages that already say they are errors (the fault parser's) get one prefix
@@ -497,6 +510,9 @@ fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
     };
     if let Some(t) = args.timeout {
         cluster.run.timeout = t;
+    }
+    if let Some(t) = args.ready_timeout {
+        cluster.run.ready_timeout = t;
     }
     Ok(cluster)
 }
@@ -607,12 +623,6 @@ fn cmd_run(args: RunArgs) -> i32 {
         Err(e) => return usage_error(e.0),
     };
     print_outcome(&outcome);
-    if outcome.exit_code == 2 && outcome.trace_error.is_none() {
-        // a start-up error: say it where errors go, too (a trace error print_outcome has said)
-        if let Some(r) = &outcome.footer.reason {
-            eprintln!("bop: error: {r}");
-        }
-    }
     outcome.exit_code
 }
 
@@ -677,6 +687,7 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         nodes: vec![],
         daemons: vec![],
         timeout: None,
+        ready_timeout: None,
         quiet: true,
         refuse_io_uring: false,
         fault: vec![],
@@ -716,6 +727,11 @@ fn print_outcome(o: &run::Outcome) {
             f.events,
             f.duration_ms
         ),
+        // a start-up error is said once, where errors go (below)
+        Some(_) if o.startup_failed => println!(
+            "bop: {}: start-up failed (the error is below)",
+            f.verdict.to_uppercase()
+        ),
         Some(r) => println!("bop: {}: {r}", f.verdict.to_uppercase()),
     }
     print!("{}", summary::table(&summary::from_footer(f)));
@@ -748,6 +764,9 @@ fn print_outcome(o: &run::Outcome) {
     }
     if let Some(e) = &o.trace_error {
         eprintln!("bop: error: {e}");
+    }
+    if let (true, Some(r)) = (o.startup_failed, &f.reason) {
+        eprintln!("bop: error: {r}");
     }
 }
 
@@ -855,6 +874,7 @@ fn cmd_demo() -> i32 {
         nodes: vec![],
         daemons: vec![],
         timeout: None,
+        ready_timeout: None,
         quiet: false,
         refuse_io_uring: false,
         fault: vec![],

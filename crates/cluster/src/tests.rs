@@ -156,8 +156,8 @@ timeout = "10s"
     assert!(!n.crashable);
     assert_eq!(
         n.ready,
-        Some(Ready::Unix(s.path("relay.sock"))),
-        "relative to the file"
+        Some(Ready::Unix(data.join("relay.sock"))),
+        "relative to the node's cwd, where the node binds a relative path"
     );
     assert_eq!(n.delay, Duration::from_secs(60));
     assert!(n.env.is_empty());
