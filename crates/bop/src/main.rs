@@ -207,6 +207,14 @@ struct RunArgs {
     /// Mark a --node as a daemon (stopped once the other nodes have exited).
     #[arg(long = "daemon", value_name = "NAME")]
     daemons: Vec<String>,
+    /// Start the --node after NAME only once NAME listens at ADDRESS: tcp:HOST:PORT or
+    /// unix:PATH, as a cluster file's `ready` (e.g. --ready server=tcp:127.0.0.1:7000).
+    #[arg(long = "ready", value_name = "NAME=ADDRESS")]
+    readies: Vec<String>,
+    /// Wait DURATION before starting the --node NAME, as a cluster file's `delay` (e.g.
+    /// --delay client=500ms).
+    #[arg(long = "delay", value_name = "NAME=DURATION")]
+    delays: Vec<String>,
     /// Limit for the whole run (e.g. 30s, 2m); overrides the cluster file's [run] timeout.
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
@@ -491,6 +499,20 @@ fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
     if !args.daemons.is_empty() && args.nodes.is_empty() {
         return Err("--daemon NAME only applies to --node options".into());
     }
+    if args.nodes.is_empty() {
+        if let Some(r) = args.readies.first() {
+            return Err(format!(
+                "--ready {r}: --ready only applies to --node options; in a cluster file, give \
+                 the node a ready address (ready = \"tcp:127.0.0.1:7000\")"
+            ));
+        }
+        if let Some(d) = args.delays.first() {
+            return Err(format!(
+                "--delay {d}: --delay only applies to --node options; in a cluster file, give \
+                 the node a delay (delay = \"500ms\")"
+            ));
+        }
+    }
     let mut cluster = if let Some(path) = &args.cluster {
         bop_cluster::load(path).map_err(|e| e.to_string())?
     } else if !args.nodes.is_empty() {
@@ -503,8 +525,15 @@ fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
             };
             pairs.push((name.to_string(), cmd.to_string()));
         }
-        bop_cluster::Cluster::from_commands(&pairs, &args.daemons, &cwd)
-            .map_err(|e| e.to_string())?
+        let mut cluster = bop_cluster::Cluster::from_commands(&pairs, &args.daemons, &cwd)
+            .map_err(|e| e.to_string())?;
+        for r in &args.readies {
+            cluster.set_ready(r).map_err(|e| e.to_string())?;
+        }
+        for d in &args.delays {
+            cluster.set_delay(d).map_err(|e| e.to_string())?;
+        }
+        cluster
     } else {
         bop_cluster::Cluster::from_argv(&args.command, &cwd).map_err(|e| e.to_string())?
     };
@@ -686,6 +715,8 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         trace: args.trace,
         nodes: vec![],
         daemons: vec![],
+        readies: vec![],
+        delays: vec![],
         timeout: None,
         ready_timeout: None,
         quiet: true,
@@ -873,6 +904,8 @@ fn cmd_demo() -> i32 {
         trace: Some(dir.join("trace.jsonl")),
         nodes: vec![],
         daemons: vec![],
+        readies: vec![],
+        delays: vec![],
         timeout: None,
         ready_timeout: None,
         quiet: false,

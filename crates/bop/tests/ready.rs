@@ -6,6 +6,10 @@ mod common;
 
 use common::*;
 
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
 /// How often `needle` occurs in `haystack`.
 fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
@@ -95,5 +99,150 @@ fn a_node_not_ready_in_time_says_what_it_listens_on_once() {
     assert!(
         waiting < run.stderr.find("bop: error").expect("error"),
         "{diag}"
+    );
+}
+
+#[test]
+fn a_node_listening_nowhere_is_told_how_to_wait_longer() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let ready = format!("server=tcp:127.0.0.1:{port}");
+    let run = sb.bop(
+        "nowhere",
+        &args(&[
+            "run",
+            "-q",
+            "--node",
+            "server=sleep 20",
+            "--ready",
+            &ready,
+            "--ready-timeout",
+            "1s",
+            "--node",
+            "client=true",
+            "--daemon",
+            "server",
+        ]),
+        None,
+    );
+    run.expect_code(2);
+    let diag = run.diag();
+    assert_eq!(count(&run.output(), "was not ready within"), 1, "{diag}");
+    assert!(
+        run.stderr.contains(&format!(
+            "node server was not ready within 1s (ready_timeout): nothing listened on \
+             tcp:127.0.0.1:{port}, and the node listens on no TCP or Unix socket yet; if it \
+             needs longer to start, raise the ready timeout (bop run --ready-timeout 2s)"
+        )),
+        "{diag}"
+    );
+    // under the 3 s after which bop says it is waiting
+    assert!(!run.stderr.contains("waiting for"), "{diag}");
+}
+
+/// The README's `--node` example with a server that takes a second to listen, and a client
+/// that connects once (no retry), with the extra options `extra`.
+fn slow_server_run(sb: &Sandbox, label: &str, port: u16, extra: &[&str]) -> BopRun {
+    let echo = tb("tb-echo");
+    let server = format!("server=sh -c 'sleep 1; exec \"{echo}\" server {port} 1'");
+    let client = format!("client=bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let mut a = args(&["run", "-q", "--node", &server, "--node", &client]);
+    a.extend(args(&["--daemon", "server"]));
+    a.extend(args(extra));
+    let trace = sb.join(&format!("{label}.jsonl"));
+    a.extend(args(&["--trace", &trace.display().to_string()]));
+    sb.bop(label, &a, Some(trace))
+}
+
+#[test]
+fn node_options_take_ready_and_delay() {
+    let sb = Sandbox::new();
+    // without either, the client races the server and loses
+    let port = free_port();
+    let run = slow_server_run(&sb, "race", port, &[]);
+    run.expect_code(1);
+    let log = std::fs::read_to_string(sb.join("race.client.stderr")).unwrap_or_default();
+    assert!(log.contains("Connection refused"), "{}", run.diag());
+
+    let port = free_port();
+    let ready = format!("server=tcp:127.0.0.1:{port}");
+    let run = slow_server_run(&sb, "ready", port, &["--ready", &ready]);
+    run.expect_code(0);
+
+    let port = free_port();
+    let run = slow_server_run(&sb, "delay", port, &["--delay", "client=2500ms"]);
+    run.expect_code(0);
+    let f = run.footer();
+    assert_eq!(node_outcome(&f, "client").exit, Some(0), "{}", run.diag());
+}
+
+#[test]
+fn bad_ready_and_delay_options_are_explained() {
+    let sb = Sandbox::new();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--ready", "srv=tcp:127.0.0.1:7000"],
+            "bop: error: --ready srv=tcp:127.0.0.1:7000: there is no node named \"srv\"; the \
+             nodes are: server, client",
+        ),
+        (
+            &["--ready", "server=7000"],
+            "bop: error: --ready server=7000: invalid ready address \"7000\": expected \
+             \"tcp:HOST:PORT\" or \"unix:PATH\", e.g. \"tcp:127.0.0.1:7000\"",
+        ),
+        (
+            &["--ready", "server=udp:127.0.0.1:7000"],
+            "give the next node a start delay instead, e.g. --delay client=200ms",
+        ),
+        (
+            &["--ready", "server"],
+            "bop: error: --ready \"server\": expected NAME=ADDRESS, the name of a --node and its \
+             value, e.g. --ready server=tcp:127.0.0.1:7000",
+        ),
+        (
+            &["--delay", "client=soon"],
+            "bop: error: --delay client=soon: invalid duration \"soon\" for \"delay\"",
+        ),
+        (
+            &["--delay", "cli=1s"],
+            "bop: error: --delay cli=1s: there is no node named \"cli\"; the nodes are: server, \
+             client",
+        ),
+    ];
+    for (k, (extra, want)) in cases.iter().enumerate() {
+        let mut a = args(&["run", "--node", "server=true", "--node", "client=true"]);
+        a.extend(args(extra));
+        let run = sb.bop(&format!("bad{k}"), &a, None);
+        run.expect_code(2);
+        assert!(run.stderr.contains(want), "{extra:?}: {}", run.diag());
+    }
+    let cluster = sb.write("c.toml", "[[node]]\nname = \"server\"\ncmd = \"true\"\n");
+    let run = sb.bop(
+        "file",
+        &args(&[
+            "run",
+            &cluster.display().to_string(),
+            "--ready",
+            "server=tcp:127.0.0.1:7000",
+        ]),
+        None,
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--ready only applies to --node options; in a cluster file, give the node a ready address"),
+        "{}",
+        run.diag()
+    );
+    let run = sb.bop(
+        "zero",
+        &args(&["run", "--ready-timeout", "0s", "--", "true"]),
+        None,
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("it must be longer than zero"),
+        "{}",
+        run.diag()
     );
 }
