@@ -17,6 +17,7 @@ mod probe;
 mod ready;
 mod record;
 mod run;
+mod rundir;
 mod serial;
 mod summary;
 mod verify;
@@ -217,9 +218,21 @@ struct RunArgs {
     /// Mark a --node as a daemon (stopped once the other nodes have exited).
     #[arg(long = "daemon", value_name = "NAME")]
     daemons: Vec<String>,
+    /// Start the --node after NAME only once NAME listens at ADDRESS: tcp:HOST:PORT or
+    /// unix:PATH, as a cluster file's `ready` (e.g. --ready server=tcp:127.0.0.1:7000).
+    #[arg(long = "ready", value_name = "NAME=ADDRESS")]
+    readies: Vec<String>,
+    /// Wait DURATION before starting the --node NAME, as a cluster file's `delay` (e.g.
+    /// --delay client=500ms).
+    #[arg(long = "delay", value_name = "NAME=DURATION")]
+    delays: Vec<String>,
     /// Limit for the whole run (e.g. 30s, 2m); overrides the cluster file's [run] timeout.
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// How long to wait for a node's ready address (e.g. 2m); overrides the cluster file's
+    /// [run] ready_timeout (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    ready_timeout: Option<Duration>,
     /// Do not echo the nodes' output (it is still saved beside the trace).
     #[arg(short, long)]
     quiet: bool,
@@ -539,6 +552,15 @@ fn cmd_merge(args: MergeArgs) -> i32 {
     }
 }
 
+/// A duration longer than zero, for `--ready-timeout`.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("it must be longer than zero, e.g. 2m".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write a number and a unit, e.g. 90s or 2m")),
+    }
+}
+
 fn usage_error(msg: impl std::fmt::Display) -> i32 {
     let msg = msg.to_string();
     // messages that already say they are errors (the fault parser's) get one prefix
@@ -572,6 +594,20 @@ fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
     if !args.daemons.is_empty() && args.nodes.is_empty() {
         return Err("--daemon NAME only applies to --node options".into());
     }
+    if args.nodes.is_empty() {
+        if let Some(r) = args.readies.first() {
+            return Err(format!(
+                "--ready {r}: --ready only applies to --node options; in a cluster file, give \
+                 the node a ready address (ready = \"tcp:127.0.0.1:7000\")"
+            ));
+        }
+        if let Some(d) = args.delays.first() {
+            return Err(format!(
+                "--delay {d}: --delay only applies to --node options; in a cluster file, give \
+                 the node a delay (delay = \"500ms\")"
+            ));
+        }
+    }
     let mut cluster = if let Some(path) = &args.cluster {
         bop_cluster::load(path).map_err(|e| e.to_string())?
     } else if !args.nodes.is_empty() {
@@ -584,13 +620,23 @@ fn load_cluster(args: &RunArgs) -> Result<bop_cluster::Cluster, String> {
             };
             pairs.push((name.to_string(), cmd.to_string()));
         }
-        bop_cluster::Cluster::from_commands(&pairs, &args.daemons, &cwd)
-            .map_err(|e| e.to_string())?
+        let mut cluster = bop_cluster::Cluster::from_commands(&pairs, &args.daemons, &cwd)
+            .map_err(|e| e.to_string())?;
+        for r in &args.readies {
+            cluster.set_ready(r).map_err(|e| e.to_string())?;
+        }
+        for d in &args.delays {
+            cluster.set_delay(d).map_err(|e| e.to_string())?;
+        }
+        cluster
     } else {
         bop_cluster::Cluster::from_argv(&args.command, &cwd).map_err(|e| e.to_string())?
     };
     if let Some(t) = args.timeout {
         cluster.run.timeout = t;
+    }
+    if let Some(t) = args.ready_timeout {
+        cluster.run.ready_timeout = t;
     }
     Ok(cluster)
 }
@@ -706,12 +752,6 @@ fn cmd_run(args: RunArgs) -> i32 {
     };
     default_sigpipe();
     print_outcome(&outcome);
-    if outcome.exit_code == 2 && outcome.trace_error.is_none() {
-        // a start-up error: say it where errors go, too (a trace error print_outcome has said)
-        if let Some(r) = &outcome.footer.reason {
-            eprintln!("bop: error: {r}");
-        }
-    }
     outcome.exit_code
 }
 
@@ -775,7 +815,10 @@ fn cmd_attach(args: AttachArgs) -> i32 {
         trace: args.trace,
         nodes: vec![],
         daemons: vec![],
+        readies: vec![],
+        delays: vec![],
         timeout: None,
+        ready_timeout: None,
         quiet: true,
         refuse_io_uring: false,
         fault: vec![],
@@ -816,6 +859,11 @@ fn print_outcome(o: &run::Outcome) {
             bop_trace::count(f.events, "event"),
             f.duration_ms
         ),
+        // a start-up error is said once, where errors go (below)
+        Some(_) if o.startup_failed => println!(
+            "bop: {}: start-up failed (the error is below)",
+            f.verdict.to_uppercase()
+        ),
         Some(r) => println!("bop: {}: {r}", f.verdict.to_uppercase()),
     }
     if let Some((node, line)) = &o.last_words {
@@ -845,6 +893,9 @@ fn print_outcome(o: &run::Outcome) {
     }
     if let Some(e) = &o.trace_error {
         eprintln!("bop: error: {e}");
+    }
+    if let (true, Some(r)) = (o.startup_failed, &f.reason) {
+        eprintln!("bop: error: {r}");
     }
 }
 
@@ -963,7 +1014,10 @@ fn cmd_demo() -> i32 {
         trace: Some(trace.clone()),
         nodes: vec![],
         daemons: vec![],
+        readies: vec![],
+        delays: vec![],
         timeout: None,
+        ready_timeout: None,
         quiet: false,
         refuse_io_uring: false,
         fault: vec![],

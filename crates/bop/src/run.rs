@@ -32,6 +32,8 @@ use crate::serial::{Channel, Channels, Serial};
 
 /// How often a pending `ready` condition is checked.
 const READY_POLL: Duration = Duration::from_millis(20);
+/// After waiting this long for a node's `ready` address, bop says what it is waiting for.
+const READY_NOTE: Duration = Duration::from_secs(3);
 
 /// Options of one run.
 pub struct Options {
@@ -74,6 +76,8 @@ pub struct Outcome {
     /// The node whose exit failed the run, and the last line it wrote to stderr (when it
     /// wrote one): what a user running with `-q` needs to see first.
     pub last_words: Option<(String, String)>,
+    /// The system could not be started (the footer's reason says why; exit code 2).
+    pub startup_failed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +111,8 @@ struct NodeState {
     crash_at_start: bool,
     /// the last fault rule that acted on the node, to explain an early exit
     last_fault: Option<String>,
+    /// bop has said that it is waiting for the node's `ready` address
+    ready_noted: bool,
 }
 
 struct Runner<'a> {
@@ -258,6 +264,9 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         .map_err(StartError)?;
     let anchors = anchor_rules(opts, follower.as_ref())?;
     let run_dir = fresh_run_dir(&opts.trace)?;
+    for w in crate::rundir::open_to_node_users(&run_dir, cluster) {
+        eprintln!("bop: warning: {w}");
+    }
     if let Some(setup) = &cluster.run.setup {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
     }
@@ -364,24 +373,16 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
 fn preflight(cluster: &Cluster) -> Result<(), StartError> {
     for n in &cluster.nodes {
         if let Some(ready) = &n.ready {
-            if ready::is_listening(ready) {
+            if ready::is_listening(ready, &[]) {
                 return Err(StartError(format!(
-                    "node {}: its ready address {} is already in use by a process outside this \
-                     run: stop that process or give the node another port",
+                    "node {}: its ready address {ready} is already in use by a process outside \
+                     this run: stop that process or give the node another port",
                     n.name,
-                    ready_str(ready)
                 )));
             }
         }
     }
     Ok(())
-}
-
-fn ready_str(r: &bop_cluster::Ready) -> String {
-    match r {
-        bop_cluster::Ready::Tcp(a) => format!("tcp:{a}"),
-        bop_cluster::Ready::Unix(p) => format!("unix:{}", p.display()),
-    }
 }
 
 fn cstring(s: impl AsRef<[u8]>) -> Result<CString, StartError> {
@@ -612,7 +613,7 @@ impl Runner<'_> {
                     };
                     if now >= self.ready_check {
                         self.ready_check = now + READY_POLL;
-                        if ready::is_listening(ready) {
+                        if ready::is_listening(ready, &self.alive_pids(i - 1)) {
                             self.nodes[i - 1].up_at = Some(now);
                         }
                     }
@@ -635,20 +636,25 @@ impl Runner<'_> {
                                 ));
                             }
                             return Err(format!(
-                                "node {} {} before it was ready ({} was not seen listening){hint}",
+                                "node {} {} before it was ready ({ready} was not seen listening){hint}",
                                 prev.name,
                                 describe_exit(exit),
-                                ready_str(ready)
                             ));
                         }
-                        let since = st.started_at.unwrap_or(now);
-                        if now.duration_since(since) > self.cluster.run.ready_timeout {
-                            return Err(format!(
-                                "node {} was not ready within {}: nothing listened on {}",
-                                prev.name,
-                                humantime::format_duration(self.cluster.run.ready_timeout),
-                                ready_str(ready)
+                        let waited = now.duration_since(st.started_at.unwrap_or(now));
+                        let timeout = self.cluster.run.ready_timeout;
+                        if waited > timeout {
+                            return Err(ready::not_ready(
+                                &prev.name,
+                                ready,
+                                timeout,
+                                &self.alive_pids(i - 1),
+                                self.cluster.path.is_some(),
                             ));
+                        }
+                        if waited >= READY_NOTE && !st.ready_noted {
+                            eprintln!("{}", ready::waiting_line(&prev.name, ready, timeout));
+                            self.nodes[i - 1].ready_noted = true;
                         }
                         return Ok(Some(self.ready_check));
                     }
@@ -1719,6 +1725,7 @@ impl Runner<'_> {
             exit_code: if self.trace_error.is_some() { 2 } else { code },
             trace: self.opts.trace.clone(),
             logs,
+            startup_failed: matches!(reason, Reason::StartFailed(_)) && self.trace_error.is_none(),
             trace_error: self.trace_error,
             follow,
             last_words,

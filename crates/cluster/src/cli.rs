@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::validate::{check_name, join, resolve_program, sanitize_name, split_cmd};
+use crate::validate::{
+    check_name, join, parse_duration, parse_ready, resolve_program, sanitize_name, split_cmd,
+};
 use crate::{Cluster, ConfigError, ExploreSpec, Node, RunSpec};
 
 impl Cluster {
@@ -73,6 +75,50 @@ impl Cluster {
         })
     }
 
+    /// Applies `bop run --ready NAME=ADDRESS`: the nodes after NAME start only once ADDRESS is
+    /// listening, as with a cluster file's `ready` (`tcp:HOST:PORT` or `unix:PATH`, a relative
+    /// PATH being relative to the node's working directory). Errors start with the option,
+    /// e.g. `--ready server=7000: invalid ready address …`.
+    pub fn set_ready(&mut self, option: &str) -> Result<(), ConfigError> {
+        let (i, spec) = node_option(
+            &self.nodes,
+            "--ready",
+            option,
+            "ADDRESS",
+            "tcp:127.0.0.1:7000",
+        )?;
+        let next = self.nodes.get(i + 1).map_or("NEXT", |n| n.name.as_str());
+        let node = &self.nodes[i];
+        if node.ready.is_some() {
+            return Err(ConfigError::new(format!(
+                "--ready {option}: node {} already has a --ready address: give one per node",
+                node.name
+            )));
+        }
+        let ready = parse_ready(spec, &node.cwd, &format!("--delay {next}=200ms"))
+            .map_err(|m| ConfigError::new(format!("--ready {option}: {m}")))?;
+        self.nodes[i].ready = Some(ready);
+        Ok(())
+    }
+
+    /// Applies `bop run --delay NAME=DURATION`: wait this long before starting NAME, counted
+    /// from when the node before it started (or became ready), as with a cluster file's
+    /// `delay`. Errors start with the option, e.g. `--delay client=soon: invalid duration …`.
+    pub fn set_delay(&mut self, option: &str) -> Result<(), ConfigError> {
+        let (i, text) = node_option(&self.nodes, "--delay", option, "DURATION", "200ms")?;
+        let delay = parse_duration("delay", text, true)
+            .map_err(|m| ConfigError::new(format!("--delay {option}: {m}")))?;
+        let node = &mut self.nodes[i];
+        if !node.delay.is_zero() {
+            return Err(ConfigError::new(format!(
+                "--delay {option}: node {} already has a --delay: give one per node",
+                node.name
+            )));
+        }
+        node.delay = delay;
+        Ok(())
+    }
+
     /// Builds a one-node cluster from `bop run -- PROGRAM ARGS…`.
     ///
     /// The node is not a daemon; it is named after the program's file name, reduced to the
@@ -105,6 +151,33 @@ impl Cluster {
             check: None,
             explore: ExploreSpec::default(),
         })
+    }
+}
+
+/// Splits a per-node option `NAME=VALUE` (`--ready`, `--delay`) and finds the node it names:
+/// its index and the value.
+fn node_option<'o>(
+    nodes: &[Node],
+    flag: &str,
+    option: &'o str,
+    what: &str,
+    example: &str,
+) -> Result<(usize, &'o str), ConfigError> {
+    let Some((name, value)) = option.split_once('=') else {
+        let first = nodes.first().map_or("server", |n| n.name.as_str());
+        return Err(ConfigError::new(format!(
+            "{flag} {option:?}: expected NAME={what}, the name of a --node and its value, e.g. {flag} {first}={example}"
+        )));
+    };
+    match nodes.iter().position(|n| n.name == name) {
+        Some(i) => Ok((i, value)),
+        None => {
+            let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            Err(ConfigError::new(format!(
+                r#"{flag} {option}: there is no node named "{name}"; the nodes are: {}"#,
+                known.join(", ")
+            )))
+        }
     }
 }
 

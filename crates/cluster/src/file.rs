@@ -314,7 +314,11 @@ impl Reader<'_> {
         let ready = match &raw.ready {
             Some(v) => {
                 let text = self.string("ready", v)?;
-                Some(parse_ready(text, self.base_dir).map_err(|m| self.err(v.span(), &m))?)
+                // relative to the node's cwd: where a server binding a relative path listens
+                Some(
+                    parse_ready(text, &cwd, r#"delay = "200ms""#)
+                        .map_err(|m| self.err(v.span(), &m))?,
+                )
             }
             None => None,
         };

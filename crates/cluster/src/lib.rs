@@ -89,6 +89,17 @@ pub enum Ready {
     Unix(PathBuf),
 }
 
+impl std::fmt::Display for Ready {
+    /// As written in a cluster file: `tcp:127.0.0.1:7000`, `tcp:[::1]:7000`, `unix:/run/x.sock`
+    /// (a relative path made absolute).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ready::Tcp(addr) => write!(f, "tcp:{addr}"),
+            Ready::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// The `[run]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSpec {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::{load, parse, Cluster, ExploreSpec, Ready, RunSpec};
+use crate::{load, parse, Cluster, ConfigError, ExploreSpec, Ready, RunSpec};
 
 /// A scratch directory under the system temp dir, removed on drop.
 struct Scratch(PathBuf);
@@ -156,8 +156,8 @@ timeout = "10s"
     assert!(!n.crashable);
     assert_eq!(
         n.ready,
-        Some(Ready::Unix(s.path("relay.sock"))),
-        "relative to the file"
+        Some(Ready::Unix(data.join("relay.sock"))),
+        "relative to the node's cwd, where the node binds a relative path"
     );
     assert_eq!(n.delay, Duration::from_secs(60));
     assert!(n.env.is_empty());
@@ -807,6 +807,69 @@ fn from_commands() {
     );
     let e = Cluster::from_commands(&[], &[], &s.0).unwrap_err().message;
     assert_msg(&e, "no nodes: give at least one --node NAME='COMMAND'", &[]);
+}
+
+#[test]
+fn ready_and_delay_options() {
+    let s = Scratch::new();
+    s.program("server");
+    let nodes = vec![
+        ("server".to_string(), "./server 7000".to_string()),
+        ("client".to_string(), "sh -c 'exit 0'".to_string()),
+    ];
+    let mut c = Cluster::from_commands(&nodes, &[], &s.0).unwrap();
+    c.set_ready("server=tcp:127.0.0.1:7000").unwrap();
+    c.set_delay("client=1500ms").unwrap();
+    assert_eq!(
+        c.nodes[0].ready,
+        Some(Ready::Tcp("127.0.0.1:7000".parse().unwrap()))
+    );
+    assert_eq!(c.nodes[1].delay, Duration::from_millis(1500));
+    assert_eq!(c.nodes[1].ready, None);
+    c.set_ready("client=unix:up.sock").unwrap();
+    assert_eq!(c.nodes[1].ready, Some(Ready::Unix(s.path("up.sock"))));
+
+    let mut c = Cluster::from_commands(&nodes, &[], &s.0).unwrap();
+    let mut err =
+        |f: &dyn Fn(&mut Cluster) -> Result<(), ConfigError>| f(&mut c).unwrap_err().message;
+    assert_msg(
+        &err(&|c| c.set_ready("srv=tcp:127.0.0.1:7000")),
+        "--ready srv=tcp:127.0.0.1:7000: there is no node named \"srv\"; the nodes are: server, client",
+        &[],
+    );
+    assert_msg(
+        &err(&|c| c.set_ready("server=7000")),
+        "--ready server=7000: invalid ready address \"7000\"",
+        &["tcp:127.0.0.1:7000"],
+    );
+    assert_msg(
+        &err(&|c| c.set_ready("server=udp:127.0.0.1:7000")),
+        "--ready server=udp:127.0.0.1:7000: UDP readiness cannot be checked",
+        &["--delay client=200ms"],
+    );
+    assert_msg(
+        &err(&|c| c.set_ready("tcp:127.0.0.1:7000")),
+        "--ready \"tcp:127.0.0.1:7000\": expected NAME=ADDRESS",
+        &["--ready server=tcp:127.0.0.1:7000"],
+    );
+    assert_msg(
+        &err(&|c| c.set_delay("client=soon")),
+        "--delay client=soon: invalid duration \"soon\" for \"delay\"",
+        &["\"100ms\""],
+    );
+    assert_msg(
+        &err(&|c| c.set_delay("cli=1s")),
+        "--delay cli=1s: there is no node named \"cli\"",
+        &[],
+    );
+    c.set_ready("server=tcp:127.0.0.1:7000").unwrap();
+    assert_msg(
+        &c.set_ready("server=tcp:127.0.0.1:7001")
+            .unwrap_err()
+            .message,
+        "--ready server=tcp:127.0.0.1:7001: node server already has a --ready address",
+        &[],
+    );
 }
 
 #[test]

@@ -239,8 +239,11 @@ pub(crate) fn parse_duration(key: &str, text: &str, allow_zero: bool) -> Result<
     Ok(d)
 }
 
-/// Parses `tcp:HOST:PORT` (HOST an IP address or `localhost`) or `unix:PATH` (relative to `base`).
-pub(crate) fn parse_ready(text: &str, base: &Path) -> Result<Ready, String> {
+/// Parses `tcp:HOST:PORT` (HOST an IP address or `localhost`) or `unix:PATH` (relative to `base`,
+/// the node's working directory, where a server that binds a relative path puts its socket).
+/// `delay_example` shows how to give the next node a start delay where the address was written
+/// (`delay = "200ms"` in a cluster file, `--delay NEXT=200ms` on the command line).
+pub(crate) fn parse_ready(text: &str, base: &Path, delay_example: &str) -> Result<Ready, String> {
     let examples = r#"e.g. "tcp:127.0.0.1:7000", "tcp:[::1]:7000", "tcp:localhost:7000" or "unix:server.sock""#;
     let shown = text.escape_debug();
     if let Some(addr) = text.strip_prefix("tcp:") {
@@ -286,7 +289,7 @@ pub(crate) fn parse_ready(text: &str, base: &Path) -> Result<Ready, String> {
     }
     if text.to_ascii_lowercase().starts_with("udp:") {
         return Err(format!(
-            r#"UDP readiness cannot be checked ("{shown}"): a UDP socket does not listen, so bop cannot tell when the node is ready; remove "ready" and give the next node a start delay instead, e.g. delay = "200ms""#
+            r#"UDP readiness cannot be checked ("{shown}"): a UDP socket does not listen, so bop cannot tell when the node is ready; remove "ready" and give the next node a start delay instead, e.g. {delay_example}"#
         ));
     }
     let lower = text.to_ascii_lowercase();
@@ -321,52 +324,56 @@ mod tests {
         assert_eq!(sanitize_name("a  b"), "a_b");
     }
 
+    fn parse_ready_file(text: &str, base: &Path) -> Result<Ready, String> {
+        parse_ready(text, base, r#"delay = "200ms""#)
+    }
+
     #[test]
     fn ready_values() {
         let base = Path::new("/base");
         assert_eq!(
-            parse_ready("tcp:127.0.0.1:7000", base),
+            parse_ready_file("tcp:127.0.0.1:7000", base),
             Ok(Ready::Tcp("127.0.0.1:7000".parse().unwrap()))
         );
         assert_eq!(
-            parse_ready("tcp:localhost:80", base),
+            parse_ready_file("tcp:localhost:80", base),
             Ok(Ready::Tcp("127.0.0.1:80".parse().unwrap()))
         );
         assert_eq!(
-            parse_ready("tcp:[::1]:80", base),
+            parse_ready_file("tcp:[::1]:80", base),
             Ok(Ready::Tcp("[::1]:80".parse().unwrap()))
         );
         assert_eq!(
-            parse_ready("tcp:::1:80", base),
+            parse_ready_file("tcp:::1:80", base),
             Ok(Ready::Tcp("[::1]:80".parse().unwrap()))
         );
         assert_eq!(
-            parse_ready("unix:./s/x.sock", base),
+            parse_ready_file("unix:./s/x.sock", base),
             Ok(Ready::Unix(PathBuf::from("/base/s/x.sock")))
         );
         assert_eq!(
-            parse_ready("unix:/run/x", base),
+            parse_ready_file("unix:/run/x", base),
             Ok(Ready::Unix(PathBuf::from("/run/x")))
         );
-        assert!(parse_ready("tcp:example.com:80", base)
+        assert!(parse_ready_file("tcp:example.com:80", base)
             .unwrap_err()
             .contains("IP address or localhost"));
-        assert!(parse_ready("tcp:127.0.0.1:0", base)
+        assert!(parse_ready_file("tcp:127.0.0.1:0", base)
             .unwrap_err()
             .contains("1 to 65535"));
-        assert!(parse_ready("tcp:127.0.0.1:x", base)
+        assert!(parse_ready_file("tcp:127.0.0.1:x", base)
             .unwrap_err()
             .contains("1 to 65535"));
-        assert!(parse_ready("tcp:127.0.0.1", base).is_err());
-        assert!(parse_ready("tcp:", base).is_err());
-        assert!(parse_ready("unix:", base).is_err());
-        assert!(parse_ready("udp:127.0.0.1:9", base)
+        assert!(parse_ready_file("tcp:127.0.0.1", base).is_err());
+        assert!(parse_ready_file("tcp:", base).is_err());
+        assert!(parse_ready_file("unix:", base).is_err());
+        assert!(parse_ready_file("udp:127.0.0.1:9", base)
             .unwrap_err()
             .contains("delay"));
-        assert!(parse_ready("TCP:127.0.0.1:9", base)
+        assert!(parse_ready_file("TCP:127.0.0.1:9", base)
             .unwrap_err()
             .contains("lowercase"));
-        assert!(parse_ready("127.0.0.1:9", base)
+        assert!(parse_ready_file("127.0.0.1:9", base)
             .unwrap_err()
             .contains("tcp:HOST:PORT"));
     }
