@@ -204,7 +204,7 @@ pub fn run_bop(
         .try_clone()
         .map_err(|e| ExploreError(format!("cannot write the run's log: {e}")))?;
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-    crate::run::with_signals_unblocked(&mut cmd);
+    bop_ptrace::clean_signals(&mut cmd);
     let status = cmd
         .status()
         .map_err(|e| ExploreError(format!("cannot start bop run: {e}")))?;
