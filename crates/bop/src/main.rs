@@ -990,7 +990,7 @@ fn cmd_export(args: ExportArgs) -> i32 {
             }
         }
         Some(p) => {
-            if let Err(e) = crate::output::write_private(&p, &bytes) {
+            if let Err(e) = crate::output::replace_private(&p, &bytes) {
                 return usage_error(format!("cannot write {}: {e}", p.display()));
             }
             if announce {

@@ -668,3 +668,47 @@ fn a_signal_stops_a_graphviz_export_at_once() {
         eprintln!("note: Graphviz `dot` is not installed: interrupted only a stand-in");
     }
 }
+
+#[test]
+fn a_failed_write_leaves_no_partial_file_and_the_old_one_intact() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    let trace = sb.write("big.jsonl", &big_trace(3000));
+    let out_dir = sb.join("out");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let out = out_dir.join("t.svg");
+    std::fs::write(&out, "the previous export\n").expect("write");
+    // files may grow to 64 KiB only: the SVG (over 800 KiB) cannot be written whole
+    let mut cmd = Command::new(bop_exe());
+    cmd.arg("export")
+        .arg(&trace)
+        .args(["--format", "svg", "-o"])
+        .arg(&out);
+    // SAFETY: setrlimit and signal are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64 * 1024,
+                rlim_max: 64 * 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            // the write fails with EFBIG instead of killing bop
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let r = sb.run_command("fsize", cmd, None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("cannot write"), "{}", r.stderr);
+    assert_eq!(
+        read(&out),
+        "the previous export\n",
+        "the old file is as it was"
+    );
+    let names: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["t.svg"], "no partial file left beside it");
+}
