@@ -284,7 +284,7 @@ pub fn run_bop(
         .try_clone()
         .map_err(|e| ExploreError(format!("cannot write the run's log: {e}")))?;
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-    crate::run::with_signals_unblocked(&mut cmd);
+    bop_ptrace::clean_signals(&mut cmd);
     let parent = std::process::id();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {

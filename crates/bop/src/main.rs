@@ -8,6 +8,7 @@ mod census;
 mod explore;
 mod fingerprint;
 mod follow;
+mod graphviz;
 mod hitting;
 mod inject;
 mod lineage;
@@ -73,8 +74,8 @@ enum Cmd {
     },
     /// Run a bundled system (our TCP echo testbed) under bop and show what to do next.
     Demo,
-    /// Export a trace's happens-before graph: for ShiViz, Graphviz (dot, svg), Perfetto, a
-    /// self-contained HTML viewer, or as JSON.
+    /// Export a trace's happens-before graph: for ShiViz, Graphviz (dot), Perfetto, as an SVG
+    /// image, a self-contained HTML viewer, or as JSON.
     Export(ExportArgs),
     /// Run a system many times without faults and count its distinct executions (classes of
     /// communication graphs), with the Good–Turing estimate of an unseen class. Exits 0 when
@@ -173,6 +174,21 @@ struct ExportArgs {
     /// and html a file next to the trace, TRACE-STEM.svg / TRACE-STEM.html.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// How the SVG is laid out (--format svg only).
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    layout: Option<SvgLayout>,
+}
+
+/// `bop export --format svg --layout`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SvgLayout {
+    /// bop draws it, a row per event in trace order (the default; fast at any size).
+    Id,
+    /// bop draws it, rows by causal depth: much shorter for concurrent systems.
+    Compact,
+    /// Graphviz's `dot` lays out boxes with labels: needs Graphviz, and minutes for thousands
+    /// of events.
+    Graphviz,
 }
 
 /// `bop export --format`.
@@ -182,7 +198,7 @@ enum ExportFormat {
     Shiviz,
     /// Graphviz source: a column per thread, edges across.
     Dot,
-    /// The Graphviz drawing as SVG (needs the `dot` program: apt-get install graphviz).
+    /// The space-time diagram as SVG, drawn by bop (see --layout).
     Svg,
     /// Chrome Trace Event JSON for https://ui.perfetto.dev (threads as tracks, flow arrows).
     Perfetto,
@@ -1085,8 +1101,22 @@ fn shell_word(s: &str) -> String {
     shell_words::quote(s).into_owned()
 }
 
+/// `bop export` stopped by a signal (`what` it stopped): nothing written, exit 130.
+fn export_interrupted(sig: i32, what: &str) -> i32 {
+    eprintln!(
+        "bop: interrupted by {}: {what}, nothing written",
+        bop_syscalls::signal_name(sig)
+    );
+    130
+}
+
 fn cmd_export(args: ExportArgs) -> i32 {
     let format = bop_export::Format::from(args.format);
+    if args.layout.is_some() && format != bop_export::Format::Svg {
+        return usage_error(format!(
+            "--layout is for --format svg, not {format} (the html page has its own layout menu)"
+        ));
+    }
     let trace = match bop_trace::read_file(&args.trace) {
         Ok(t) => t,
         Err(e) => return usage_error(e),
@@ -1109,10 +1139,33 @@ fn cmd_export(args: ExportArgs) -> i32 {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| args.trace.display().to_string());
-    let bytes = match bop_export::render(&model, format, &title) {
-        Ok(b) => b,
-        Err(e) => return usage_error(e),
+    let bytes = match (format, args.layout) {
+        (bop_export::Format::Svg, Some(SvgLayout::Graphviz)) => {
+            let n = model.events.len();
+            if n >= graphviz::SLOW_EVENTS {
+                eprintln!(
+                    "bop: warning: Graphviz lays out {n} events slowly: this may take many \
+                     minutes (Ctrl-C stops it). Without --layout graphviz bop draws the SVG \
+                     itself in seconds; --format html is interactive."
+                );
+            }
+            match graphviz::svg(bop_export::dot(&model, &title)) {
+                Ok(b) => b,
+                Err(graphviz::Error::Interrupted(sig)) => {
+                    return export_interrupted(sig, "Graphviz stopped")
+                }
+                Err(e) => return usage_error(e),
+            }
+        }
+        (bop_export::Format::Svg, Some(SvgLayout::Compact)) => {
+            bop_export::svg(&model, &title, bop_export::Rows::Compact).into_bytes()
+        }
+        _ => bop_export::render(&model, format, &title),
     };
+    // a Ctrl-C while the trace was read or drawn: stop before writing anything
+    if let Some(sig) = bop_ptrace::take_interrupt(Duration::ZERO) {
+        return export_interrupted(sig, "the export stopped");
+    }
     // where to: -o, else stdout for text formats, else next to the trace
     let (dest, announce) = match &args.output {
         Some(p) if p.as_os_str() == "-" => (None, false),
@@ -1141,7 +1194,7 @@ fn cmd_export(args: ExportArgs) -> i32 {
             }
         }
         Some(p) => {
-            if let Err(e) = crate::output::write_private(&p, &bytes) {
+            if let Err(e) = crate::output::replace_private(&p, &bytes) {
                 return usage_error(format!("cannot write {}: {e}", p.display()));
             }
             if announce {

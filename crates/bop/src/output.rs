@@ -75,6 +75,38 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     create_private(path)?.write_all(bytes)
 }
 
+/// Writes `bytes` to `path` whole or not at all: into a new private file beside it (mode 0600),
+/// renamed over `path` once complete, so a failed write leaves no partial file and an older
+/// file as it was. A symlink at `path` is refused as [`create_private`] does (the rename
+/// would not write through it, but the user asked for the link's target). Anything else that
+/// is not a regular file (`/dev/null`, a FIFO) is written in place: a rename would replace it.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(refuse_symlink(io::Error::from_raw_os_error(libc::ELOOP)))
+        }
+        Ok(m) if !m.is_file() => return write_private(path, bytes),
+        _ => {}
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.bop-tmp", std::process::id()));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 /// Starts capturing a node's output into `base.NAME.stdout` / `.stderr`; `echo` also prints
 /// it to bop's stdout as `prefix | line` (the lock keeps lines whole).
 pub fn capture(

@@ -9,7 +9,6 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -1801,7 +1800,7 @@ impl Runner<'_> {
                 std::fs::canonicalize(&self.opts.trace).unwrap_or_else(|_| self.opts.trace.clone()),
             )
             .stdin(std::process::Stdio::null());
-        with_signals_unblocked(&mut cmd);
+        bop_ptrace::clean_signals(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("the check {} could not start: {e}", check.cmd))?;
@@ -1948,7 +1947,7 @@ fn run_setup(setup: &str, cwd: &Path, run_dir: &Path) -> Result<(), StartError> 
         .current_dir(cwd)
         .env("BOP_RUN_DIR", run_dir)
         .stdin(std::process::Stdio::null());
-    with_signals_unblocked(&mut cmd);
+    bop_ptrace::clean_signals(&mut cmd);
     let out = cmd
         .output()
         .map_err(|e| StartError(format!("[run] setup could not start: {e}")))?;
@@ -1961,18 +1960,4 @@ fn run_setup(setup: &str, cwd: &Path, run_dir: &Path) -> Result<(), StartError> 
         )));
     }
     Ok(())
-}
-
-/// bop blocks the signals its tracer waits for, and children inherit the mask: a helper
-/// command (setup, check) must get them back before it runs.
-pub fn with_signals_unblocked(cmd: &mut std::process::Command) {
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
 }

@@ -6,6 +6,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -291,37 +292,221 @@ timeout = "20s"
         }
     }
 
-    // --- svg: with Graphviz, an SVG; without, a clear error and exit 2
+    // --- svg: drawn by bop, no Graphviz needed; --layout graphviz without it: a clear error
     let empty_path = sb.join("no-bin");
     std::fs::create_dir_all(&empty_path).expect("mkdir");
-    let r = Command::new(bop_exe())
-        .args([
-            "export",
-            &trace_path.display().to_string(),
-            "--format",
-            "svg",
-        ])
-        .env("PATH", &empty_path)
-        .output()
-        .expect("run bop");
+    let without_graphviz = |extra: &[&str], out: &Path| {
+        Command::new(bop_exe())
+            .args([
+                "export",
+                &trace_path.display().to_string(),
+                "--format",
+                "svg",
+                "-o",
+                &out.display().to_string(),
+            ])
+            .args(extra)
+            .env("PATH", &empty_path)
+            .output()
+            .expect("run bop")
+    };
+    let svg = sb.join("out.svg");
+    let r = without_graphviz(&[], &svg);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let drawn = read(&svg);
+    assert!(drawn.contains("<svg"));
+    for node in ["server", "client1", "client2"] {
+        assert!(drawn.contains(&format!(">{node}</text>")), "no lane {node}");
+    }
+    let gv = sb.join("gv.svg");
+    let r = without_graphviz(&["--layout", "graphviz"], &gv);
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("apt-get install graphviz"), "{err}");
+    assert!(!gv.exists(), "nothing written");
     let has_dot = Command::new("dot")
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
     if has_dot {
-        let svg = sb.join("out.svg");
-        export(&sb, &trace_path, "svg", Some(&svg)).expect_code(0);
-        assert!(read(&svg).contains("<svg"));
+        export_with(&sb, &trace_path, "svg", &gv, &["--layout", "graphviz"]).expect_code(0);
+        assert!(read(&gv).contains("<svg"));
     } else {
         // CI installs Graphviz (.ci/run): there, its absence is a failure, not a skip
         assert!(
             std::env::var_os("CI").is_none(),
             "no Graphviz: .ci/run should have installed graphviz"
         );
-        eprintln!("note: Graphviz `dot` is not installed: skipping the SVG export check");
+        eprintln!("note: Graphviz `dot` is not installed: skipping the Graphviz SVG check");
+    }
+    // --layout is for svg only
+    let r = export_with(
+        &sb,
+        &trace_path,
+        "html",
+        &sb.join("x.html"),
+        &["--layout", "compact"],
+    );
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("--layout is for --format svg"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn export_with(sb: &Sandbox, trace: &Path, format: &str, out: &Path, extra: &[&str]) -> BopRun {
+    let mut args = vec![
+        "export".to_string(),
+        trace.display().to_string(),
+        "--format".into(),
+        format.into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    sb.bop(&format!("export-{format}-with"), &args, None)
+}
+
+/// Whether `path` is well-formed XML, by Python's parser (python3 is installed wherever the
+/// tests run: other tests use it for nodes).
+fn assert_well_formed_xml(path: &Path) {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); \
+             assert r.tag == '{http://www.w3.org/2000/svg}svg', r.tag",
+        ])
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{} is not well-formed SVG: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The lanes of [`big_trace`]: node, pid, tid (the server has three threads).
+const BIG_LANES: [(&str, i32, i32); 6] = [
+    ("server", 100, 100),
+    ("client1", 200, 200),
+    ("server", 100, 101),
+    ("client2", 300, 300),
+    ("server", 100, 102),
+    ("client3", 400, 400),
+];
+
+/// A trace of `n` events as bop writes them (header, events with id, lane, seq, vc and `from`
+/// edges, footer): the lanes of [`BIG_LANES`] sending to each other at random (a fixed seed),
+/// half the events receives of an earlier send from another lane.
+fn big_trace(n: usize) -> String {
+    use serde_json::json;
+    let nodes = ["server", "client1", "client2", "client3"];
+    let mut out = json!({"type": "header", "format": 2, "bop_version": "0.1.0",
+        "start_unix_ms": 0, "backend": "ptrace+seccomp",
+        "nodes": nodes.iter().map(|n| json!({"name": n, "cmd": n, "daemon": false}))
+            .collect::<Vec<_>>()})
+    .to_string();
+    out.push('\n');
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rand = move |k: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % k as u64) as usize
+    };
+    let mut vcs: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); BIG_LANES.len()];
+    let mut seq = [0u64; BIG_LANES.len()];
+    // sends not received yet: (id, lane, clock)
+    let mut pending: Vec<(usize, usize, BTreeMap<String, u64>)> = Vec::new();
+    for id in 0..n {
+        let lane = rand(BIG_LANES.len());
+        let (node, pid, tid) = BIG_LANES[lane];
+        seq[lane] += 1;
+        vcs[lane].insert(lane.to_string(), seq[lane]);
+        let from = pending
+            .iter()
+            .rposition(|p| p.1 != lane)
+            .filter(|_| rand(2) == 0)
+            .map(|k| pending.remove(k));
+        let mut ev = json!({"type": "event", "node": node, "pid": pid, "tid": tid,
+            "seq": seq[lane] - 1, "ts": id * 1000, "kind": "syscall", "fd": 3, "bytes": 16,
+            "ret": 16, "id": id, "lane": lane});
+        match from {
+            Some((src, _, clock)) => {
+                for (k, v) in clock {
+                    let x = vcs[lane].entry(k).or_insert(0);
+                    *x = (*x).max(v);
+                }
+                ev["syscall"] = json!("recvfrom");
+                ev["op"] = json!("recv");
+                ev["from"] = json!([{"id": src, "kind": "msg", "bytes": 16}]);
+            }
+            None => {
+                ev["syscall"] = json!("sendto");
+                ev["op"] = json!("send");
+                pending.push((id, lane, vcs[lane].clone()));
+            }
+        }
+        ev["vc"] = json!(vcs[lane]);
+        out.push_str(&ev.to_string());
+        out.push('\n');
+    }
+    out.push_str(
+        &json!({"type": "footer", "verdict": "pass", "duration_ms": 1, "events": n, "nodes": []})
+            .to_string(),
+    );
+    out.push('\n');
+    out
+}
+
+#[test]
+fn a_trace_of_thousands_of_events_exports_to_svg_in_seconds() {
+    let sb = Sandbox::new();
+    let n = 5000;
+    let trace = sb.write("big.jsonl", &big_trace(n));
+    // no Graphviz on the PATH: bop draws the SVG itself
+    let empty_path = sb.join("no-bin");
+    std::fs::create_dir_all(&empty_path).expect("mkdir");
+    for layout in ["id", "compact"] {
+        let mut cmd = Command::new(bop_exe());
+        cmd.args(["export", "big.jsonl", "--format", "svg", "--layout", layout])
+            .env("PATH", &empty_path);
+        let label = format!("big-{layout}");
+        let (child, out, err) = sb.spawn_command(&label, &mut cmd);
+        let status = wait_limit(child, Duration::from_secs(60), &label);
+        let r = BopRun::collect(status, &out, &err, None);
+        r.expect_code(0);
+        // the default output, next to the trace, its path printed
+        assert_eq!(r.stdout.trim(), "big.svg");
+        let svg_path = trace.with_extension("svg");
+        assert_well_formed_xml(&svg_path);
+        let svg = read(&svg_path);
+        for name in [
+            "server.1", "server.2", "server.3", "client1", "client2", "client3",
+        ] {
+            assert!(svg.contains(&format!(">{name}</text>")), "no lane {name}");
+        }
+        let drawn: Vec<usize> = svg
+            .match_indices("<g id=\"e")
+            .filter_map(|(at, m)| {
+                let rest = &svg[at + m.len()..];
+                rest[..rest.find('"')?].parse().ok()
+            })
+            .collect();
+        assert_eq!(drawn, (0..n).collect::<Vec<_>>(), "every event drawn, once");
+        assert!(
+            svg.contains("marker-end=\"url(#mk-msg)\""),
+            "message arrows"
+        );
+        std::fs::remove_file(&svg_path).expect("rm");
     }
 }
 
@@ -351,4 +536,179 @@ fn export_errors_are_clear() {
         "the valid formats are listed: {}",
         r.stderr
     );
+}
+
+/// Whether process `pid` still exists (a zombie counts: nobody reaped it).
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pids of `parent`'s children whose command name is `comm`.
+fn children_named(parent: u32, comm: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let name = head.split_once('(').map_or("", |(_, n)| n);
+            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+            name == comm && ppid == Some(parent)
+        })
+        .collect()
+}
+
+/// Starts `bop export TRACE --format svg --layout graphviz` with `path` as PATH, waits until
+/// `find_dot` sees the Graphviz child, sends `sig` to bop, and checks that bop ends at once
+/// with exit 130 and says why, having written nothing and left no child.
+fn interrupt_export(
+    sb: &Sandbox,
+    trace: &Path,
+    path: &str,
+    sig: i32,
+    label: &str,
+    find_dot: &dyn Fn(u32) -> Option<i32>,
+) {
+    let out_dir = sb.join(&format!("out-{label}"));
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let out = out_dir.join("t.svg");
+    let mut cmd = Command::new(bop_exe());
+    cmd.arg("export")
+        .arg(trace)
+        .args(["--format", "svg", "--layout", "graphviz", "-o"])
+        .arg(&out)
+        .env("PATH", path);
+    let (child, stdout, stderr) = sb.spawn_command(label, &mut cmd);
+    let bop = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let dot = loop {
+        if let Some(p) = find_dot(bop) {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{label}: Graphviz never started: {}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on the bop this test started.
+    assert_eq!(unsafe { libc::kill(bop as i32, sig) }, 0);
+    let sent = std::time::Instant::now();
+    let status = wait_limit(child, Duration::from_secs(20), label);
+    let r = BopRun::collect(status, &stdout, &stderr, None);
+    r.expect_code(130);
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{label}: bop took {:?} to stop",
+        sent.elapsed()
+    );
+    assert!(
+        r.stderr.contains("may take many minutes"),
+        "{label}: no warning that Graphviz is slow: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("interrupted by SIG"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing written"), "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{label}: files left: {left:?}");
+    assert!(!alive(dot), "{label}: Graphviz (pid {dot}) still there");
+}
+
+#[test]
+fn a_signal_stops_a_graphviz_export_at_once() {
+    let sb = Sandbox::new();
+    // big enough for Graphviz to take many minutes, and for bop to warn
+    let big = sb.write("big.jsonl", &big_trace(3000));
+    // a Graphviz that never finishes and says where it is (the pid file appears whole)
+    let pidfile = sb.join("dot.pid");
+    let bin = sb.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let p = pidfile.display();
+    std::fs::write(
+        bin.join("dot"),
+        format!("#!/bin/sh\necho $$ > '{p}.tmp' && mv '{p}.tmp' '{p}'\nexec sleep 600\n"),
+    )
+    .expect("write the fake dot");
+    std::fs::set_permissions(
+        bin.join("dot"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let fake_path = format!("{}:{path}", bin.display());
+    for (sig, label) in [(libc::SIGINT, "int"), (libc::SIGTERM, "term")] {
+        let _ = std::fs::remove_file(&pidfile);
+        let find = |_bop: u32| -> Option<i32> {
+            std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok()
+        };
+        interrupt_export(&sb, &big, &fake_path, sig, label, &find);
+    }
+    // the real Graphviz, when installed: this graph keeps it busy for many minutes
+    let has_dot = Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_dot {
+        let find = |bop: u32| children_named(bop, "dot").first().copied();
+        interrupt_export(&sb, &big, &path, libc::SIGINT, "real-dot", &find);
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Graphviz: .ci/run should have installed graphviz"
+        );
+        eprintln!("note: Graphviz `dot` is not installed: interrupted only a stand-in");
+    }
+}
+
+#[test]
+fn a_failed_write_leaves_no_partial_file_and_the_old_one_intact() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    let trace = sb.write("big.jsonl", &big_trace(3000));
+    let out_dir = sb.join("out");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let out = out_dir.join("t.svg");
+    std::fs::write(&out, "the previous export\n").expect("write");
+    // files may grow to 64 KiB only: the SVG (over 800 KiB) cannot be written whole
+    let mut cmd = Command::new(bop_exe());
+    cmd.arg("export")
+        .arg(&trace)
+        .args(["--format", "svg", "-o"])
+        .arg(&out);
+    // SAFETY: setrlimit and signal are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64 * 1024,
+                rlim_max: 64 * 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            // the write fails with EFBIG instead of killing bop
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let r = sb.run_command("fsize", cmd, None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("cannot write"), "{}", r.stderr);
+    assert_eq!(
+        read(&out),
+        "the previous export\n",
+        "the old file is as it was"
+    );
+    let names: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["t.svg"], "no partial file left beside it");
 }

@@ -1,10 +1,7 @@
 //! Graphviz: one column per host, program order top to bottom, causal edges across.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-
+use crate::layout::columns;
 use crate::model::Model;
-use crate::ExportError;
 
 /// The fill colour of an event's box, by its operation word.
 pub(crate) fn op_fill(op: &str) -> &'static str {
@@ -76,7 +73,12 @@ pub fn dot(m: &Model, title: &str) -> String {
          fontsize=9, height=0.2, margin=\"0.05,0.02\"];\n",
     );
     o.push_str("  edge [fontname=\"Helvetica\", fontsize=8, arrowsize=0.6];\n");
-    for (h, host) in m.hosts.iter().enumerate() {
+    // the hosts in the order of the other drawings (Graphviz may still move the columns)
+    let col = columns(m);
+    let mut order: Vec<usize> = (0..m.hosts.len()).collect();
+    order.sort_by_key(|&h| col[h]);
+    for &h in &order {
+        let host = &m.hosts[h];
         o.push_str(&format!(
             "  subgraph cluster_{h} {{\n    label=\"\"; style=\"rounded,filled\"; fillcolor=\"#f9fafb\"; \
              color=\"#d1d5db\";\n    h{h} [shape=plaintext, style=\"\", fontsize=11, label=<<b>{}</b><br/>\
@@ -115,9 +117,9 @@ pub fn dot(m: &Model, title: &str) -> String {
         }
         o.push_str("  }\n");
     }
-    // the host names in one row, in host order: the columns keep that order
+    // the host names in one row, in column order (a hint: Graphviz places clusters itself)
     if !m.hosts.is_empty() {
-        let heads: Vec<String> = (0..m.hosts.len()).map(|h| format!("h{h}")).collect();
+        let heads: Vec<String> = order.iter().map(|h| format!("h{h}")).collect();
         o.push_str(&format!("  {{ rank=min; {}; }}\n", heads.join("; ")));
         if heads.len() > 1 {
             o.push_str(&format!("  {} [style=invis];\n", heads.join(" -> ")));
@@ -141,50 +143,4 @@ pub fn dot(m: &Model, title: &str) -> String {
     }
     o.push_str("}\n");
     o
-}
-
-/// Runs Graphviz's `dot -Tsvg` on `source` and returns the SVG.
-pub fn run_graphviz(source: &str) -> Result<String, ExportError> {
-    let mut child = Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ExportError::GraphvizMissing,
-            _ => ExportError::Graphviz(format!("cannot start it: {e}")),
-        })?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| ExportError::Graphviz("no stdin".into()))?;
-    let input = source.to_string();
-    // write from another thread: dot may fill its output pipe before reading all its input
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let mut svg = String::new();
-    let mut err = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut svg)
-            .map_err(|e| ExportError::Graphviz(format!("reading its output: {e}")))?;
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let status = child
-        .wait()
-        .map_err(|e| ExportError::Graphviz(format!("waiting for it: {e}")))?;
-    let wrote = writer.join();
-    if !status.success() {
-        return Err(ExportError::Graphviz(format!(
-            "{status}: {}",
-            err.trim().lines().take(5).collect::<Vec<_>>().join("; ")
-        )));
-    }
-    if !matches!(wrote, Ok(Ok(()))) {
-        return Err(ExportError::Graphviz(
-            "it did not read all its input".into(),
-        ));
-    }
-    Ok(svg)
 }

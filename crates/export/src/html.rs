@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::dot::edge_style;
 use crate::json::graph_out;
+use crate::layout::{columns, node_color, rows, Rows};
 use crate::model::Model;
 
 /// The page: inline CSS and JavaScript, the graph embedded as JSON; nothing is fetched.
@@ -74,13 +75,19 @@ struct Palette {
     edges: std::collections::BTreeMap<&'static str, (&'static str, &'static str)>,
 }
 
+/// What the page draws with, computed here so that it is the same as the SVG's: each host's
+/// column and colour, and each event's row in the compact layout.
 #[derive(Serialize)]
 struct Extra {
     palette: Palette,
+    columns: Vec<usize>,
+    colors: Vec<String>,
+    compact: Vec<usize>,
 }
 
 /// One self-contained HTML file: a column per host with its name on top, the events as dots
-/// top to bottom in id order (or by causal depth), arrows for the edges coloured by kind.
+/// top to bottom in id order (or by causal depth), arrows for the edges coloured by kind; the
+/// columns, colours and rows are those of the [`crate::svg()`] drawing.
 /// Clicking an event shows all its fields in a side panel and highlights its causal past and
 /// future (from the vector clocks: a → b iff vc(a) ≤ vc(b), a ≠ b). No network access: the CSS,
 /// the script and the data (the [`crate::json()`] graph) are all inline.
@@ -89,7 +96,13 @@ pub fn html(m: &Model, title: &str) -> String {
         ops: OP_COLORS.to_vec(),
         edges: EDGE_KINDS.iter().map(|&k| (k, edge_style(k))).collect(),
     };
-    let data = script_json(&graph_out(m, title, Extra { palette }));
+    let extra = Extra {
+        palette,
+        columns: columns(m),
+        colors: m.hosts.iter().map(|h| node_color(h.node)).collect(),
+        compact: rows(m, Rows::Compact),
+    };
+    let data = script_json(&graph_out(m, title, extra));
     // fill the two slots of the template, each once (the data must not be searched again)
     let (head, rest) = VIEWER.split_once("@@TITLE@@").unwrap_or((VIEWER, ""));
     let (mid, tail) = rest.split_once("@@DATA@@").unwrap_or((rest, ""));

@@ -9,30 +9,39 @@
 //!
 //! The formats ([`Format`]):
 //! - [`Format::Shiviz`]: a log for ShiViz (<https://bestchai.bitbucket.io/shiviz/>).
-//! - [`Format::Dot`] / [`Format::Svg`]: Graphviz, one column per host; SVG runs `dot -Tsvg`.
+//! - [`Format::Dot`]: Graphviz source, one cluster per host (for `dot -Tsvg` and friends).
+//! - [`Format::Svg`]: the space-time diagram drawn by bop itself ([`svg()`]): no Graphviz, and
+//!   fast at any size.
 //! - [`Format::Perfetto`]: Chrome Trace Event JSON for ui.perfetto.dev, with flow arrows.
 //! - [`Format::Html`]: one self-contained page drawing the space-time diagram.
 //! - [`Format::Json`]: the graph as plain JSON for other tools.
+//!
+//! The SVG and the HTML page share their layout ([`layout`]): the same column per host, the
+//! same rows, the same colours.
 
 #![warn(missing_docs)]
 
 mod dot;
 mod html;
 mod json;
+pub mod layout;
 mod model;
 mod perfetto;
 mod shiviz;
+mod svg;
 pub mod text;
 
 use std::fmt;
 use std::str::FromStr;
 
-pub use dot::{dot, run_graphviz};
+pub use dot::dot;
 pub use html::html;
 pub use json::json;
+pub use layout::Rows;
 pub use model::{host_name, Ev, Host, Link, Model, Node, Peer};
 pub use perfetto::perfetto;
 pub use shiviz::{shiviz, SHIVIZ_REGEX};
+pub use svg::svg;
 
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +50,7 @@ pub enum Format {
     Shiviz,
     /// Graphviz source (text).
     Dot,
-    /// Graphviz rendered to SVG by the `dot` program.
+    /// The space-time diagram as SVG, laid out by bop (no Graphviz).
     Svg,
     /// Chrome Trace Event JSON for Perfetto.
     Perfetto,
@@ -112,41 +121,18 @@ impl FromStr for Format {
     }
 }
 
-/// Why an export failed.
-#[derive(Debug)]
-pub enum ExportError {
-    /// Graphviz's `dot` program is not installed (needed for SVG).
-    GraphvizMissing,
-    /// `dot` ran but failed: its message.
-    Graphviz(String),
-}
-
-impl fmt::Display for ExportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExportError::GraphvizMissing => write!(
-                f,
-                "SVG export needs Graphviz's `dot` program, which is not installed: install it \
-                 (Debian/Ubuntu: `apt-get install graphviz`), or export --format dot and render \
-                 it elsewhere"
-            ),
-            ExportError::Graphviz(e) => write!(f, "Graphviz `dot -Tsvg` failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ExportError {}
-
 /// Renders `model` in `format`. `title` names the trace (the page title, the graph label).
-pub fn render(model: &Model, format: Format, title: &str) -> Result<Vec<u8>, ExportError> {
-    Ok(match format {
-        Format::Shiviz => shiviz(model).into_bytes(),
-        Format::Dot => dot(model, title).into_bytes(),
-        Format::Svg => run_graphviz(&dot(model, title))?.into_bytes(),
-        Format::Perfetto => perfetto(model, title).into_bytes(),
-        Format::Html => html(model, title).into_bytes(),
-        Format::Json => json(model, title).into_bytes(),
-    })
+/// The SVG has one row per event ([`Rows::Id`]); [`svg()`] takes the layout.
+pub fn render(model: &Model, format: Format, title: &str) -> Vec<u8> {
+    match format {
+        Format::Shiviz => shiviz(model),
+        Format::Dot => dot(model, title),
+        Format::Svg => svg(model, title, Rows::Id),
+        Format::Perfetto => perfetto(model, title),
+        Format::Html => html(model, title),
+        Format::Json => json(model, title),
+    }
+    .into_bytes()
 }
 
 #[cfg(test)]

@@ -699,13 +699,139 @@ fn odd_traces_export_without_panicking() {
         assert_eq!(clock.get(host), Some(&own));
         last.insert(host.clone(), own);
     }
-    for f in Format::ALL.into_iter().filter(|f| *f != Format::Svg) {
-        let out = render(&m, f, "odd").expect("renders");
+    for f in Format::ALL {
+        let out = render(&m, f, "odd");
         assert!(!out.is_empty());
     }
+    assert!(!svg(&m, "odd", Rows::Compact).is_empty());
     let empty = Trace::default();
     let m = Model::new(&empty);
-    for f in Format::ALL.into_iter().filter(|f| *f != Format::Svg) {
-        render(&m, f, "empty").expect("renders");
+    for f in Format::ALL {
+        render(&m, f, "empty");
     }
+    assert!(!svg(&m, "empty", Rows::Compact).is_empty());
+}
+
+/// The x of each lane header (`<g id="lane-H">…<rect x="X"`) in an SVG export, by host index.
+fn svg_lane_x(s: &str, hosts: usize) -> Vec<f64> {
+    (0..hosts)
+        .map(|h| {
+            let at = s
+                .find(&format!("<g id=\"lane-{h}\">"))
+                .unwrap_or_else(|| panic!("no lane {h}"));
+            let rest = &s[at..];
+            let x = rest.find("<rect x=\"").expect("a header") + 9;
+            rest[x..x + rest[x..].find('"').expect("end of x")]
+                .parse()
+                .expect("a number")
+        })
+        .collect()
+}
+
+#[test]
+fn the_svg_and_the_page_order_a_nodes_lanes_the_same_way() {
+    // a node's threads appear around another node's lane: n.1, then m, then n.2
+    let mut b = Builder::default();
+    let a = b.push(0, base("n", 1, 1, "spawn"), &[]);
+    b.push(
+        0,
+        Event {
+            other: Some(2),
+            ..base("n", 1, 1, "thread")
+        },
+        &[],
+    );
+    b.push(1, base("m", 5, 5, "spawn"), &[(a, "fork", None)]);
+    b.push(2, base("n", 1, 2, "spawn"), &[]);
+    let t = b.trace(&["n", "m"]);
+    let m = Model::new(&t);
+    let names: Vec<&str> = m.hosts.iter().map(|h| h.name.as_str()).collect();
+    let col = layout::columns(&m);
+    let mut by_col = names.clone();
+    for (h, name) in names.iter().enumerate() {
+        by_col[col[h]] = name;
+    }
+    assert_eq!(by_col, ["n.1", "n.2", "m"], "a node's lanes side by side");
+
+    // the SVG: lanes left to right in that order
+    let s = svg(&m, "t", Rows::Id);
+    let xs = svg_lane_x(&s, m.hosts.len());
+    for h in 0..m.hosts.len() {
+        for k in 0..m.hosts.len() {
+            assert_eq!(
+                col[h] < col[k],
+                xs[h] < xs[k],
+                "{} vs {}",
+                names[h],
+                names[k]
+            );
+        }
+    }
+    // the page: the same columns and colours, and the same compact rows
+    let page = html(&m, "t");
+    let data = page
+        .split_once("<script id=\"bop-data\" type=\"application/json\">")
+        .and_then(|(_, r)| r.split_once("</script>"))
+        .map(|(d, _)| d)
+        .expect("the page's data");
+    let v: Value = serde_json::from_str(data).expect("data parses");
+    let page_cols: Vec<usize> = serde_json::from_value(v["columns"].clone()).expect("columns");
+    assert_eq!(page_cols, col);
+    let colors: Vec<String> = serde_json::from_value(v["colors"].clone()).expect("colors");
+    let host = |name: &str| names.iter().position(|n| *n == name).expect("host");
+    assert_eq!(
+        colors[host("n.1")],
+        colors[host("n.2")],
+        "a node's lanes share its colour"
+    );
+    assert_ne!(colors[host("n.1")], colors[host("m")]);
+    assert!(s.contains(&format!("fill=\"{}\"", colors[host("m")])));
+    let compact: Vec<usize> = serde_json::from_value(v["compact"].clone()).expect("compact");
+    assert_eq!(compact, layout::rows(&m, Rows::Compact));
+}
+
+#[test]
+fn compact_rows_are_causal_depth() {
+    let t = echo();
+    let m = Model::new(&t);
+    let rows = layout::rows(&m, Rows::Compact);
+    for (ix, ev) in m.events.iter().enumerate() {
+        // below the thread predecessor and below every cause
+        if ev.pos > 0 {
+            let prev = m.hosts[ev.host].events[ev.pos as usize - 1];
+            assert!(rows[ix] > rows[prev]);
+        }
+        for l in m.links.iter().filter(|l| l.to == ix) {
+            if let Some(f) = l.from {
+                assert!(rows[ix] > rows[f], "event {} under its cause", ev.id);
+            }
+        }
+    }
+    assert!(
+        rows.iter().max() < Some(&(m.events.len() - 1)),
+        "shorter than id order"
+    );
+    assert_eq!(
+        layout::rows(&m, Rows::Id),
+        (0..m.events.len()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_svg_draws_every_event_and_edge_and_escapes_text() {
+    let mut t = echo();
+    t.events[0].node = "a<b>&\"c\u{1}".to_string().into();
+    let m = Model::new(&t);
+    let s = svg(&m, "t<1>", Rows::Id);
+    assert!(s.starts_with("<?xml"));
+    for ev in &m.events {
+        assert!(s.contains(&format!("<g id=\"e{}\"><title>#{} ", ev.id, ev.id)));
+    }
+    let edges = m.links.iter().filter(|l| l.from.is_some()).count();
+    assert_eq!(s.matches("<line class=\"edge\"").count(), edges);
+    assert!(s.contains("marker-end=\"url(#mk-eof)\""), "the eof edge");
+    assert!(!s.contains('\u{1}'), "no control characters in XML");
+    assert!(s.contains("a&lt;b&gt;&amp;&quot;c\u{fffd}"));
+    assert!(s.contains("t&lt;1&gt;"));
+    assert!(!s.contains("<1>") && !s.contains("<b>"));
 }

@@ -234,10 +234,7 @@ unsafe fn child(
         child_fail(efd, 2, errno());
     }
     // bop blocks the signals its tracer waits for, and Rust ignores SIGPIPE: undo both.
-    let mut set: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut set);
-    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    crate::children::reset_signals();
     // wait until the tracer has seized us
     let mut b = 0u8;
     loop {

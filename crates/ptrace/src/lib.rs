@@ -8,16 +8,19 @@
 //!
 //! One thread owns a `Tracer`: every ptrace call must come from the thread that attached the
 //! tracee. Call [`block_signals`] first thing in `main`, before any other thread starts, so that
-//! SIGCHLD, SIGINT, SIGTERM and SIGHUP are only ever received by the tracer's wait.
+//! SIGCHLD, SIGINT, SIGTERM and SIGHUP are only ever received by the tracer's wait. Every
+//! program bop starts, traced or not, gets them back ([`children`]).
 //!
 //! This crate knows nothing of sockets, nodes or faults.
 
+pub mod children;
 mod filter;
 mod launch;
 mod memory;
 mod tracer;
 mod waker;
 
+pub use children::{clean_signals, take_interrupt, wait_or_interrupt, Waited};
 pub use filter::build as build_filter;
 pub use launch::{Spawn, SpawnError};
 pub use memory::TraceeMemory;
