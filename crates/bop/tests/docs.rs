@@ -17,7 +17,8 @@
 //! The blocks of one Markdown file run in order, in one fresh temporary directory, so a block
 //! may use what an earlier one made. That directory holds the symbolic links `testbeds` and
 //! `systems` to the repository's, so examples say `bop run testbeds/echo.toml`, and bop and the
-//! testbed binaries (`tb-echo`, `tb-proto`, …) come first in PATH. A block that fails stops
+//! testbed binaries (`tb-echo`, `tb-proto`, …) come first in PATH (the directory of bop, where
+//! a workspace build also puts `tb-dense-rs`, which testbeds/dense/README.md runs). A block that fails stops
 //! its file; the message names the block (FILE:LINE), the failing command and its line, the
 //! exit code and the end of the output. Blocks without a mark are never run: placeholders
 //! (`cluster.toml`), commands that need a pid or a real system's packages, output.
