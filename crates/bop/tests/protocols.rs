@@ -6,7 +6,8 @@
 //! The cluster files are the ones in testbeds/protocols/, run as they are, with the directory
 //! of tb-proto first in PATH. Each protocol has a fixed block of ports (see its cluster file's
 //! header), so one protocol's runs are made one after another inside one test, while different
-//! protocols' tests run in parallel.
+//! protocols' tests run in parallel. The docs' examples (tests/docs.rs) run these files too:
+//! each run here holds the fixed-ports lock shared, the docs' examples hold it exclusive.
 
 mod common;
 
@@ -31,6 +32,8 @@ struct ProtoRun {
 
 /// `bop run testbeds/protocols/PROTO.toml --trace SANDBOX/LABEL.jsonl -q --fault RULE…`.
 fn run_proto(sb: &Sandbox, proto: &str, label: &str, rules: &[&str]) -> ProtoRun {
+    // the docs' examples (tests/docs.rs) run these files too, on the same ports
+    let _ports = fixed_ports(false);
     let path = path_with_dir_of(env!("CARGO_BIN_EXE_tb-proto"));
     let trace = sb.join(&format!("{label}.jsonl"));
     let mut cmd = Command::new(bop_exe());

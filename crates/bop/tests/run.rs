@@ -1366,3 +1366,28 @@ fn node_exiting_before_ready_is_a_startup_error() {
         "the next node must not start"
     );
 }
+
+#[test]
+fn the_check_gets_bop_trace_absolute_when_the_trace_path_is_relative() {
+    // docs/cluster-file.md: the check runs in the cluster file's directory and gets BOP_TRACE,
+    // the trace file; a relative --trace names it from bop's directory, not the check's
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.join("sys")).expect("mkdir sys");
+    sb.write(
+        "sys/c.toml",
+        r#"[[node]]
+name = "c"
+cmd = "true"
+
+[check]
+cmd = 'sh -c "case $BOP_TRACE in /*) test -s $BOP_TRACE ;; *) exit 7 ;; esac"'
+"#,
+    );
+    let args: Vec<String> = ["run", "sys/c.toml", "--trace", "out/t.jsonl", "-q"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let run = sb.bop("relcheck", &args, Some(sb.join("out/t.jsonl")));
+    run.expect_code(0);
+    assert_eq!(run.footer().check_status, Some(0), "{}", run.diag());
+}

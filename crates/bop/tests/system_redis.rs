@@ -539,8 +539,8 @@ fn redis_fails_over_when_the_primary_crashes() {
         faulty.stats
     );
 
-    // "after EVENT": the crash comes after the triggering send (checked last: bop writes the
-    // fault event before the send that triggered it, see systems/redis/README.md)
+    // "after EVENT": the crash comes after the triggering send (bop once wrote the fault event
+    // before it, see systems/redis/README.md)
     assert!(
         id(crash) > id(trigger),
         "the crash (id {}) should come after the client's triggering send (id {}) in the \

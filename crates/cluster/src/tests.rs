@@ -1317,3 +1317,75 @@ fn an_unknown_user_is_located() {
     let e = s.error("[run]\nuser = 65534\n[[node]]\nname = \"a\"\ncmd = \"sh -c true\"\n");
     assert_msg(&e, "relay.toml:2:8:", &["user"]);
 }
+
+/// The keys a table takes, as the loader itself says: its error for an unknown key lists them.
+fn allowed_keys(s: &Scratch, text: &str) -> Vec<String> {
+    let e = s.error(text);
+    let list = e
+        .split("the allowed keys are ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no list of allowed keys in:\n{e}"));
+    list.split(", ").map(|k| k.trim().to_string()).collect()
+}
+
+/// The keys in the first column of the first table after `heading` in `doc`, in order.
+fn doc_table_keys(doc: &str, heading: &str) -> Vec<String> {
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/cluster-file.md has no section {heading:?}"));
+    doc[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // the header and the |---| line
+        .filter_map(|l| l.split('|').nth(1))
+        .map(|c| c.trim().trim_matches('`').to_string())
+        .collect()
+}
+
+/// docs/cluster-file.md names every key the loader takes, and no other: the key table of each
+/// of its `[[node]]`, `[run]`, `[check]` and `[explore]` sections lists exactly the keys the
+/// loader accepts there, every node key has its own `###` section, and the example message for
+/// a misspelt key is the loader's.
+#[test]
+fn the_docs_list_every_key_the_loader_takes() {
+    const DOC: &str = include_str!("../../../docs/cluster-file.md");
+    let s = Scratch::new();
+    let node = "[[node]]\nname = \"a\"\ncmd = \"sh\"\n";
+    for (heading, text) in [
+        ("## `[[node]]`", format!("{node}bogus = 1\n")),
+        ("## `[run]`", format!("{node}[run]\nbogus = 1\n")),
+        (
+            "## `[check]`",
+            format!("{node}[check]\ncmd = \"sh\"\nbogus = 1\n"),
+        ),
+        ("## `[explore]`", format!("{node}[explore]\nbogus = 1\n")),
+    ] {
+        let mut taken = allowed_keys(&s, &text);
+        let mut documented = doc_table_keys(DOC, heading);
+        taken.sort();
+        documented.sort();
+        assert_eq!(
+            documented, taken,
+            "docs/cluster-file.md, section {heading}: the keys of its table (left) are not the \
+             keys the loader takes (right)"
+        );
+    }
+    for key in allowed_keys(&s, &format!("{node}bogus = 1\n")) {
+        assert!(
+            DOC.contains(&format!("### `{key}`")),
+            "docs/cluster-file.md has no section ### `{key}` for the node key {key}"
+        );
+    }
+    let e = s.error("[[node]]\nnmae = \"a\"\n");
+    let first = e.lines().next().unwrap_or_default();
+    // relay.toml:2:1: MESSAGE
+    let shown = first.split_once(": ").map(|(_, m)| m).unwrap_or_default();
+    assert!(
+        DOC.contains(&format!("| A misspelt key | `{shown}` |")),
+        "docs/cluster-file.md should show the misspelt-key message as bop prints it: {shown}"
+    );
+}

@@ -5,14 +5,17 @@ use bop_faults::{parse_file, parse_rule};
 
 const DOC: &str = include_str!("../../../docs/faults.md");
 
-/// The fenced code blocks with this info string, each with the 1-based line of its first line.
+/// The fenced code blocks of this language (the first word of the info string: a block may go
+/// on with marks for the docs' test, as in ```` ```faults file=echo.faults ````), each with the
+/// 1-based line of its first line.
 fn blocks(lang: &str) -> Vec<(usize, Vec<&'static str>)> {
     let mut out = Vec::new();
     let mut current: Option<(usize, Vec<&str>)> = None;
     for (i, line) in DOC.lines().enumerate() {
         match &mut current {
             None => {
-                if line.trim_start().strip_prefix("```") == Some(lang) {
+                let info = line.trim_start().strip_prefix("```");
+                if info.and_then(|i| i.split_whitespace().next()) == Some(lang) {
                     current = Some((i + 2, Vec::new()));
                 }
             }

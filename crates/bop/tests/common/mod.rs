@@ -1556,3 +1556,35 @@ pub fn assert_interrupted_by(run: &BopRun, sig: &str) -> Trace {
     assert_complete(&t, &diag);
     t
 }
+
+/// A lock on the fixed ports of the bundled cluster files (testbeds/*.toml and
+/// testbeds/protocols/*.toml, which name their ports), for tests that run those files as they
+/// are. Held until dropped.
+pub struct FixedPorts(#[allow(dead_code)] nix::fcntl::Flock<File>);
+
+/// Takes the [`FixedPorts`] lock: shared for a test that runs one protocol's file (different
+/// files use different ports, so such tests run side by side, and the runs of one file are
+/// made one after another inside one test), exclusive for one that may run any of them (the
+/// docs' examples, tests/docs.rs). Tests run in separate processes under nextest, hence a
+/// file lock (flock) in the target directory.
+pub fn fixed_ports(exclusive: bool) -> FixedPorts {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(dir).expect("create CARGO_TARGET_TMPDIR");
+    let path = dir.join("bop-fixed-ports.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let arg = if exclusive {
+        FlockArg::LockExclusive
+    } else {
+        FlockArg::LockShared
+    };
+    match Flock::lock(file, arg) {
+        Ok(lock) => FixedPorts(lock),
+        Err((_, e)) => panic!("flock {}: {e}", path.display()),
+    }
+}
