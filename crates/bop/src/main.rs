@@ -312,15 +312,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(argv);
     // commands that only read files and print end quietly when their reader goes away
     // (`bop stats t.jsonl | head`), as Unix tools do; the others manage processes and a trace,
-    // and take the default only once their work is done
+    // and take the default only once their work is done (export writes to Graphviz's stdin,
+    // and handles a closed stdout itself)
     if matches!(
         cli.cmd,
-        Cmd::Stats { .. }
-            | Cmd::Verify { .. }
-            | Cmd::Export(_)
-            | Cmd::Diff(_)
-            | Cmd::Faults { .. }
-            | Cmd::Merge(_)
+        Cmd::Stats { .. } | Cmd::Verify { .. } | Cmd::Diff(_) | Cmd::Faults { .. } | Cmd::Merge(_)
     ) {
         default_sigpipe();
     }

@@ -249,10 +249,16 @@ fn a_closed_pipe_ends_a_report_quietly() {
             .expect("run bop");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert_eq!(
-            out.status.signal(),
-            Some(13),
-            "{args:?}: killed by SIGPIPE: {stderr}"
-        );
+        if args[0] == "export" {
+            // export feeds Graphviz through a pipe, so it keeps SIGPIPE ignored and stops
+            // writing at a closed stdout itself
+            assert!(out.status.success(), "{args:?}: {stderr}");
+        } else {
+            assert_eq!(
+                out.status.signal(),
+                Some(13),
+                "{args:?}: killed by SIGPIPE: {stderr}"
+            );
+        }
     }
 }
