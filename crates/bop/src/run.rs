@@ -79,6 +79,19 @@ pub struct Outcome {
     pub startup_failed: bool,
 }
 
+/// What a thread's current call triggered (an `after NODE.send(PEER)` rule), due when the
+/// call completes.
+struct Deferred {
+    /// The injections to record then.
+    fired: Vec<Fired>,
+    /// The effects to carry out then.
+    effects: Vec<Effect>,
+    /// The processes of the other nodes those effects act on, held (paused) until then.
+    frozen: Vec<i32>,
+    /// Since when.
+    since: Instant,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Reason {
     Finished,
@@ -147,7 +160,10 @@ struct Runner<'a> {
     /// sockets bop keeps open so that a close does not cross a partition, by connection
     kept: HashMap<String, Vec<std::os::fd::OwnedFd>>,
     /// injections and effects a thread's current call triggered, due when it completes
-    deferred: HashMap<i32, (Vec<Fired>, Vec<Effect>)>,
+    deferred: HashMap<i32, Deferred>,
+    /// the rules whose triggering call had to let the nodes they act on go on before it
+    /// completed ([`Runner::release_overdue_holds`])
+    unheld: std::collections::BTreeSet<usize>,
     /// The node names, leaked once per run (a few bytes per node, for the life of the bop
     /// process, which makes one run), so that every event names its node without an
     /// allocation of its own.
@@ -318,6 +334,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         injected: BTreeSet::new(),
         pauses: HashMap::default(),
         deferred: HashMap::default(),
+        unheld: Default::default(),
         kept: HashMap::default(),
         unhomed: Vec::new(),
         node_names: cluster
@@ -847,6 +864,7 @@ impl Runner<'_> {
                     self.entry_proceed(w.tid, w.nr, w.args);
                 }
             }
+            self.release_overdue_holds(Instant::now());
             let hold_tick = (self.graph.held() > 0).then(|| now + Duration::from_millis(100));
             for d in [
                 start_wait,
@@ -854,6 +872,7 @@ impl Runner<'_> {
                 hold_tick,
                 self.fault_deadline(),
                 self.serial.deadline(),
+                self.hold_deadline(),
             ]
             .into_iter()
             .flatten()
@@ -1045,6 +1064,9 @@ impl Runner<'_> {
             }
             Stop::Exited { tid, tgid, exit } => {
                 self.interrupted.remove(&tid);
+                // a thread that died in a triggering call without an exit stop still releases
+                // what it held
+                self.run_deferred(tid);
                 let node = self.node_of(tid);
                 let closed = self.model.exit(tid);
                 if let Some(node) = node {
@@ -1239,10 +1261,32 @@ impl Runner<'_> {
         let len = bop_syscalls::requested_len(nr, args, &mut mem);
         let info = inject::describe(&self.model, &self.node_names, node, &sc, &applied, len);
         let (d, fired) = self.faults.entry(&info.step(self.ts()));
-        let armed = self.faults.take_armed();
-        if !armed.0.is_empty() || !armed.1.is_empty() {
-            // what this call triggers is recorded and done once the call completed
-            self.deferred.insert(tid, armed);
+        let (fired_later, effects_later) = self.faults.take_armed();
+        if !fired_later.is_empty() || !effects_later.is_empty() {
+            // what this call triggers is recorded and done once the call completed; until
+            // then the other nodes the effects act on are held where they are, so that none
+            // of them can answer the message before the rule acts (an `after` rule's promise)
+            let frozen: Vec<i32> = effects_later
+                .iter()
+                .flat_map(|e| match e {
+                    Effect::Crash(n) | Effect::Pause(n, _) => vec![n.as_str()],
+                    Effect::ResetLink(a, b, _) => vec![a.as_str(), b.as_str()],
+                    Effect::Wake(_) | Effect::Restart(_) => vec![],
+                })
+                .filter_map(|n| self.node_index_of(n))
+                .filter(|&n| n != node && !self.pauses.contains_key(&n))
+                .flat_map(|n| self.alive_pids(n))
+                .collect();
+            self.tracer.pause(&frozen);
+            self.deferred.insert(
+                tid,
+                Deferred {
+                    fired: fired_later,
+                    effects: effects_later,
+                    frozen,
+                    since: Instant::now(),
+                },
+            );
         }
         if !fired.is_empty() {
             let base = syscall_event(&sc, &applied);
@@ -1338,11 +1382,61 @@ impl Runner<'_> {
         }
     }
 
+    /// The nodes an `after` rule holds while its triggering call is under way go on when that
+    /// call has slept in the kernel for [`serial::WAIT_LIMIT`]: it waits for one of them (a
+    /// send into a full buffer the held node would drain), and holding them longer would
+    /// deadlock the run. The rule then cannot promise that they did nothing before it acted:
+    /// it says so (its outcome's `caveat`).
+    fn release_overdue_holds(&mut self, now: Instant) {
+        let due: Vec<i32> = self
+            .deferred
+            .iter()
+            .filter(|(&tid, d)| {
+                !d.frozen.is_empty()
+                    && now.saturating_duration_since(d.since) >= crate::serial::WAIT_LIMIT
+                    && blocked_in_call(tid)
+            })
+            .map(|(&tid, _)| tid)
+            .collect();
+        for tid in due {
+            let Some(d) = self.deferred.get_mut(&tid) else {
+                continue;
+            };
+            let frozen = std::mem::take(&mut d.frozen);
+            let rules: Vec<usize> = d.fired.iter().map(|f| f.rule).collect();
+            self.tracer.unpause(&frozen);
+            for r in rules {
+                self.unheld.insert(r);
+            }
+        }
+    }
+
+    /// When the next held node is due to go on (see [`Runner::release_overdue_holds`]).
+    fn hold_deadline(&self) -> Option<Instant> {
+        self.deferred
+            .values()
+            .filter(|d| !d.frozen.is_empty())
+            .map(|d| d.since + crate::serial::WAIT_LIMIT)
+            .min()
+    }
+
     /// Records and carries out what `tid`'s last call triggered (an `after X.send(Y)` rule).
     fn run_deferred(&mut self, tid: i32) {
-        if let Some((fired, effects)) = self.deferred.remove(&tid) {
-            self.record_fired(tid, &fired, None);
-            self.apply_effects(effects);
+        if let Some(d) = self.deferred.remove(&tid) {
+            self.record_fired(tid, &d.fired, None);
+            self.apply_effects(d.effects);
+            // the held nodes go on, but those a `pause` now holds for its own time
+            let paused: Vec<i32> = self
+                .pauses
+                .keys()
+                .flat_map(|&n| self.alive_pids(n))
+                .collect();
+            let go: Vec<i32> = d
+                .frozen
+                .into_iter()
+                .filter(|p| !paused.contains(p))
+                .collect();
+            self.tracer.unpause(&go);
         }
     }
 
@@ -1699,6 +1793,14 @@ impl Runner<'_> {
                     note: self
                         .abandon_note(i, rule)
                         .or_else(|| self.faults.why_not(i, self.ts())),
+                    caveat: self.unheld.contains(&i).then(|| {
+                        format!(
+                            "its triggering send waited over {} ms for a node the rule acts on, \
+                             so bop let that node run on before the rule acted: it may have \
+                             answered first",
+                            crate::serial::WAIT_LIMIT.as_millis()
+                        )
+                    }),
                 })
                 .collect(),
             hold_limit_releases: Some(self.graph.forced()),

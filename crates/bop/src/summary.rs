@@ -195,11 +195,15 @@ pub fn fault_outcome(r: &bop_trace::RuleOutcome) -> String {
             }
         })
         .collect();
-    if acts.is_empty() {
+    let mut out = if acts.is_empty() {
         format!("fired {}×", r.fired)
     } else {
         format!("fired {}×: {}", r.fired, acts.join(", "))
+    };
+    if let Some(c) = &r.caveat {
+        out.push_str(&format!(" (unsure: {c})"));
     }
+    out
 }
 
 /// What makes the run's graph unsure, in words, from its footer: events released without

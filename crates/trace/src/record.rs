@@ -253,6 +253,10 @@ pub struct RuleOutcome {
     /// run ended before its time, or the run left the recorded class it was anchored on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What bop cannot promise about the rule's timing, when there is something: an `after`
+    /// rule whose nodes had to run on before it acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caveat: Option<String>,
 }
 
 /// One node's outcome.
