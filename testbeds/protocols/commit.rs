@@ -30,7 +30,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::net::{list, serve, Client, Incoming, Node, Peers, Process, Timers};
+use crate::net::{list, no_answer, serve, Client, Incoming, Node, Peers, Process, Timers};
 
 /// The coordinator gives up on missing votes (and aborts) this long after `BEGIN`.
 const VOTE_WAIT: Duration = Duration::from_millis(1000);
@@ -517,11 +517,11 @@ fn client(protocol: &str, variant: Variant, name: &str, peers: Peers) -> Result<
     }
     let silent = Client::silent(&names, &answers);
     let summary = format!(
-        "commit at {}; abort at {}; undecided: {}; no answer from {}",
+        "commit at {}; abort at {}; undecided: {}{}",
         list(&commit),
         list(&abort),
         list(&[blocked.clone(), other].concat()),
-        list(&silent)
+        no_answer(&silent)
     );
     if !commit.is_empty() && !abort.is_empty() {
         c.violation(&format!(

@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::net::{list, serve, Client, Incoming, Node, Peers, Process, Timers};
+use crate::net::{list, no_answer, serve, Client, Incoming, Node, Peers, Process, Timers};
 
 /// The one message broadcast.
 const PAYLOAD: &str = "m1";
@@ -277,16 +277,16 @@ fn client(protocol: &str, variant: Variant, name: &str, peers: Peers) -> Result<
     let silent = Client::silent(&names, &answers);
     if !has.is_empty() && !lacks.is_empty() {
         c.violation(&format!(
-            "agreement violated: {} delivered {PAYLOAD} but {} did not (no answer from {})",
+            "agreement violated: {} delivered {PAYLOAD} but {} did not{}",
             list(&has),
             list(&lacks),
-            list(&silent)
+            no_answer(&silent)
         ));
     }
     c.pass(&format!(
-        "agreement: delivered at {}; not delivered at {}; no answer from {}",
+        "agreement: delivered at {}; not delivered at {}{}",
         list(&has),
         list(&lacks),
-        list(&silent)
+        no_answer(&silent)
     ))
 }

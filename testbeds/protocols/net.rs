@@ -491,6 +491,15 @@ impl Client {
 }
 
 /// `a, b, c`, or `none`.
+/// "; no answer from a, b" for the nodes that did not answer, nothing when all did.
+pub fn no_answer(silent: &[String]) -> String {
+    if silent.is_empty() {
+        String::new()
+    } else {
+        format!("; no answer from {}", silent.join(", "))
+    }
+}
+
 pub fn list(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_string()

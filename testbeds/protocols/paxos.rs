@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use crate::net::{list, serve, Client, Incoming, Node, Peers, Process, Timers};
+use crate::net::{list, no_answer, serve, Client, Incoming, Node, Peers, Process, Timers};
 
 /// How long a ballot may take before the proposer tries a higher one.
 const ROUND_TIMEOUT: Duration = Duration::from_millis(400);
@@ -337,14 +337,14 @@ fn client(name: &str, peers: Peers) -> Result<(), String> {
         .map(|(v, who)| format!("{} learned {v}", list(who)))
         .collect();
     let summary = format!(
-        "{}; learned nothing: {}; no answer from {}",
+        "{}; learned nothing: {}{}",
         if described.is_empty() {
             "nobody learned a value".to_string()
         } else {
             described.join(", ")
         },
         list(&none),
-        list(&silent)
+        no_answer(&silent)
     );
     if learned.len() > 1 {
         c.violation(&format!(
