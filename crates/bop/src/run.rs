@@ -758,6 +758,12 @@ impl Runner<'_> {
         }
         // the stop must reach every thread: paused nodes and calls a fault holds go on now
         // (a pause longer than the run's timeout would otherwise outlast it)
+        let held: Vec<i32> = self
+            .deferred
+            .values_mut()
+            .flat_map(|d| std::mem::take(&mut d.frozen))
+            .collect();
+        self.release(held);
         let paused: Vec<usize> = self.pauses.keys().copied().collect();
         for n in paused {
             self.end_pause(n);
@@ -1274,7 +1280,7 @@ impl Runner<'_> {
                     Effect::Wake(_) | Effect::Restart(_) => vec![],
                 })
                 .filter_map(|n| self.node_index_of(n))
-                .filter(|&n| n != node && !self.pauses.contains_key(&n))
+                .filter(|&n| n != node)
                 .flat_map(|n| self.alive_pids(n))
                 .collect();
             self.tracer.pause(&frozen);
@@ -1383,31 +1389,35 @@ impl Runner<'_> {
     }
 
     /// The nodes an `after` rule holds while its triggering call is under way go on when that
-    /// call has slept in the kernel for [`serial::WAIT_LIMIT`]: it waits for one of them (a
-    /// send into a full buffer the held node would drain), and holding them longer would
-    /// deadlock the run. The rule then cannot promise that they did nothing before it acted:
-    /// it says so (its outcome's `caveat`).
+    /// call has waited [`serial::WAIT_LIMIT`] asleep in the kernel (it waits for one of them: a
+    /// send into a full buffer the held node would drain) or held by bop itself (a `pause`, or
+    /// another rule's hold): holding them longer would deadlock the run. The rule then cannot
+    /// promise that they did nothing before it acted, and says so (its outcome's `caveat`). A
+    /// call that is neither (running, or at a stop bop is about to handle) is looked at again
+    /// one limit later.
     fn release_overdue_holds(&mut self, now: Instant) {
         let due: Vec<i32> = self
             .deferred
             .iter()
-            .filter(|(&tid, d)| {
+            .filter(|(_, d)| {
                 !d.frozen.is_empty()
                     && now.saturating_duration_since(d.since) >= crate::serial::WAIT_LIMIT
-                    && blocked_in_call(tid)
             })
             .map(|(&tid, _)| tid)
             .collect();
         for tid in due {
+            let stuck = self.tracer.is_paused(tid) || blocked_in_call(tid);
             let Some(d) = self.deferred.get_mut(&tid) else {
                 continue;
             };
+            if !stuck {
+                d.since = now;
+                continue;
+            }
             let frozen = std::mem::take(&mut d.frozen);
             let rules: Vec<usize> = d.fired.iter().map(|f| f.rule).collect();
-            self.tracer.unpause(&frozen);
-            for r in rules {
-                self.unheld.insert(r);
-            }
+            self.unheld.extend(rules);
+            self.release(frozen);
         }
     }
 
@@ -1420,23 +1430,29 @@ impl Runner<'_> {
             .min()
     }
 
+    /// Lets these processes go on, but those something else still holds: a `pause` in force
+    /// on their node, or another `after` rule's hold.
+    fn release(&mut self, pids: Vec<i32>) {
+        let mut held: Vec<i32> = self
+            .pauses
+            .keys()
+            .flat_map(|&n| self.nodes[n].pids.iter().copied())
+            .collect();
+        held.extend(
+            self.deferred
+                .values()
+                .flat_map(|d| d.frozen.iter().copied()),
+        );
+        let go: Vec<i32> = pids.into_iter().filter(|p| !held.contains(p)).collect();
+        self.tracer.unpause(&go);
+    }
+
     /// Records and carries out what `tid`'s last call triggered (an `after X.send(Y)` rule).
     fn run_deferred(&mut self, tid: i32) {
         if let Some(d) = self.deferred.remove(&tid) {
             self.record_fired(tid, &d.fired, None);
             self.apply_effects(d.effects);
-            // the held nodes go on, but those a `pause` now holds for its own time
-            let paused: Vec<i32> = self
-                .pauses
-                .keys()
-                .flat_map(|&n| self.alive_pids(n))
-                .collect();
-            let go: Vec<i32> = d
-                .frozen
-                .into_iter()
-                .filter(|p| !paused.contains(p))
-                .collect();
-            self.tracer.unpause(&go);
+            self.release(d.frozen);
         }
     }
 
@@ -1557,7 +1573,7 @@ impl Runner<'_> {
     fn end_pause(&mut self, n: usize) {
         self.pauses.remove(&n);
         let pids: Vec<i32> = self.nodes[n].pids.iter().copied().collect();
-        self.tracer.unpause(&pids);
+        self.release(pids);
     }
 
     /// The next run time a fault timer is due (nanoseconds), if any.

@@ -619,6 +619,11 @@ impl Tracer {
         }
     }
 
+    /// Whether thread `tid` is paused ([`Tracer::pause`]).
+    pub fn is_paused(&self, tid: i32) -> bool {
+        self.paused.contains_key(&tid)
+    }
+
     /// Lets paused threads of these processes go on as they were going to.
     pub fn unpause(&mut self, tgids: &[i32]) {
         let tids: Vec<i32> = self
