@@ -279,9 +279,10 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         .map_err(StartError)?;
     let anchors = anchor_rules(opts, follower.as_ref())?;
     let run_dir = fresh_run_dir(&opts.trace)?;
-    for w in crate::rundir::open_to_node_users(&run_dir, cluster) {
+    for w in run_dir.open_to_node_users(cluster) {
         eprintln!("bop: warning: {w}");
     }
+    let run_dir = run_dir.into_path();
     if let Some(setup) = &cluster.run.setup {
         run_setup(setup, &cluster.base_dir, &run_dir)?;
     }
@@ -2032,29 +2033,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The run's scratch directory, beside the trace (`TRACE-STEM.run/`), emptied if a previous
-/// run with the same trace name left one.
-fn fresh_run_dir(trace: &Path) -> Result<PathBuf, StartError> {
-    let stem = trace
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "trace".into());
-    let dir = trace.with_file_name(format!("{stem}.run"));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| {
-            StartError(format!(
-                "cannot empty the run directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        StartError(format!(
-            "cannot create the run directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    std::fs::canonicalize(&dir)
-        .map_err(|e| StartError(format!("run directory {}: {e}", dir.display())))
+/// run with the same trace name left one (rundir.rs says how it is made safely).
+fn fresh_run_dir(trace: &Path) -> Result<crate::rundir::RunDir, StartError> {
+    crate::rundir::RunDir::create(trace).map_err(StartError)
 }
 
 /// Runs the cluster's `[run] setup` command; a failure stops the run before it starts.
