@@ -278,7 +278,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         .transpose()
         .map_err(StartError)?;
     let anchors = anchor_rules(opts, follower.as_ref())?;
-    let run_dir = fresh_run_dir(&opts.trace)?;
+    let run_dir = fresh_run_dir(&opts.trace, cluster)?;
     for w in run_dir.open_to_node_users(cluster) {
         eprintln!("bop: warning: {w}");
     }
@@ -2034,8 +2034,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// The run's scratch directory, beside the trace (`TRACE-STEM.run/`), emptied if a previous
 /// run with the same trace name left one (rundir.rs says how it is made safely).
-fn fresh_run_dir(trace: &Path) -> Result<crate::rundir::RunDir, StartError> {
-    crate::rundir::RunDir::create(trace).map_err(StartError)
+fn fresh_run_dir(trace: &Path, cluster: &Cluster) -> Result<crate::rundir::RunDir, StartError> {
+    crate::rundir::RunDir::create(trace, cluster).map_err(StartError)
 }
 
 /// Runs the cluster's `[run] setup` command; a failure stops the run before it starts.

@@ -403,8 +403,10 @@ impl RunDir {
     /// Makes the run directory of the trace `trace`, `TRACE-STEM.run/` beside it, fresh:
     /// removes the one a previous run with the same trace name left, then makes it anew, as
     /// bop's user. Refuses a symbolic link or anything else that is not a directory where it
-    /// goes, and, for a bop that runs as root, a trace directory another user can change.
-    pub fn create(trace: &Path) -> Result<RunDir, String> {
+    /// goes, and, for a bop that runs as root and will open the directory to the users of
+    /// `cluster`'s nodes, a trace directory another user can change (without node users bop
+    /// grants nothing, and a trace beside the user's own files, under sudo, stays possible).
+    pub fn create(trace: &Path, cluster: &Cluster) -> Result<RunDir, String> {
         let mut name = trace
             .file_stem()
             .unwrap_or(std::ffi::OsStr::new("trace"))
@@ -443,7 +445,7 @@ impl RunDir {
         .map_err(in_parent)?;
         let pfd = pdir.as_raw_fd();
         let me = nix::unistd::geteuid().as_raw();
-        if me == 0 {
+        if me == 0 && !node_users(cluster, me).is_empty() {
             check_parent(&parent, &path, &fstat(pfd).map_err(in_parent)?)?;
         }
         match fstatat(Some(pfd), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {

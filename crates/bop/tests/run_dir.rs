@@ -474,7 +474,8 @@ fn a_trace_directory_another_user_can_change_is_refused() {
     }
     let sb = Sandbox::new();
     std::fs::set_permissions(sb.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let node = "[[node]]\nname = \"n\"\ncmd = \"true\"\n";
+    // bop opens the run directory to the nodes' users: here nobody
+    let node = "[[node]]\nname = \"n\"\ncmd = \"true\"\nuser = \"nobody\"\n";
     let theirs = subdir(&sb, "theirs", 0o755);
     std::os::unix::fs::chown(&theirs, Some(uid_of("bin")), None).expect("chown");
     let open = subdir(&sb, "open", 0o777);
@@ -517,6 +518,12 @@ fn a_trace_directory_another_user_can_change_is_refused() {
     let run = run_in(&sb, &open.join("new"), "t", node);
     run.expect_code(0);
     assert!(open.join("new/t.run").is_dir());
+    // without node users bop grants nothing, and a trace beside another user's files (sudo in
+    // one's own home) is written
+    let plain = "[[node]]\nname = \"n\"\ncmd = \"true\"\n";
+    let run = run_in(&sb, &theirs, "plain", plain);
+    run.expect_code(0);
+    assert!(theirs.join("plain.run").is_dir(), "{}", run.diag());
 }
 
 #[test]
