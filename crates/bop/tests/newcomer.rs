@@ -11,6 +11,8 @@ use common::*;
 #[test]
 fn demo_survives_a_busy_port_and_its_hints_run_as_printed() {
     let sb = Sandbox::new();
+    // the demo's port is the one of testbeds/echo.toml, which the docs' examples run
+    let _ports = fixed_ports(true);
     // hold the demo's port (if another program already holds it, it is busy all the same)
     let _held = std::net::TcpListener::bind("127.0.0.1:7101");
     let mut cmd = Command::new(bop_exe());
