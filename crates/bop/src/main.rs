@@ -1194,7 +1194,14 @@ fn cmd_export(args: ExportArgs) -> i32 {
                 return usage_error(format!("cannot write {}: {e}", p.display()));
             }
             if announce {
-                println!("{}", p.display());
+                // export keeps SIGPIPE ignored (see `main`): a closed stdout is no error, the file
+                // is written
+                use std::io::Write;
+                if let Err(e) = writeln!(std::io::stdout(), "{}", p.display()) {
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        return usage_error(format!("cannot write to stdout: {e}"));
+                    }
+                }
             } else {
                 eprintln!(
                     "bop: wrote {} ({format}, {})",

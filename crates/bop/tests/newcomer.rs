@@ -238,6 +238,8 @@ fn a_closed_pipe_ends_a_report_quietly() {
     for args in [
         vec!["stats", "t.jsonl"],
         vec!["export", "t.jsonl", "--format", "json", "-o", "-"],
+        // a document is written beside the trace, and its path printed
+        vec!["export", "t.jsonl", "--format", "html"],
         vec!["verify", "t.jsonl"],
     ] {
         // a pipe whose reader is gone before bop writes
@@ -255,6 +257,9 @@ fn a_closed_pipe_ends_a_report_quietly() {
             // export feeds Graphviz through a pipe, so it keeps SIGPIPE ignored and stops
             // writing at a closed stdout itself
             assert!(out.status.success(), "{args:?}: {stderr}");
+            if args.contains(&"html") {
+                assert!(sb.join("t.html").is_file(), "{args:?}: the file is written");
+            }
         } else {
             assert_eq!(
                 out.status.signal(),
