@@ -75,12 +75,14 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     create_private(path)?.write_all(bytes)
 }
 
-/// Writes `bytes` to `path` whole or not at all: into a new private file beside it (mode 0600),
-/// renamed over `path` once complete, so a failed write leaves no partial file and an older
-/// file as it was. A symlink at `path` is refused as [`create_private`] does (the rename
-/// would not write through it, but the user asked for the link's target). Anything else that
-/// is not a regular file (`/dev/null`, a FIFO) is written in place: a rename would replace it.
+/// Writes `bytes` to `path` whole or not at all: into a new private file beside it (mode 0600,
+/// an unpredictable name), renamed over `path` once complete, so a failed write leaves no
+/// partial file and an older file as it was. Only that new file is ever removed. A symlink at
+/// `path` is refused as [`create_private`] does (the rename would not write through it, but
+/// the user asked for the link's target). Anything else that is not a regular file
+/// (`/dev/null`, a FIFO) is written in place: a rename would replace it.
 pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
             return Err(refuse_symlink(io::Error::from_raw_os_error(libc::ELOOP)))
@@ -92,19 +94,19 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.bop-tmp", std::process::id()));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // created with O_EXCL (never through a symlink, never an existing file); removed when
+    // dropped, unless it was renamed into place
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".bop-tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
 /// Starts capturing a node's output into `base.NAME.stdout` / `.stderr`; `echo` also prints
@@ -198,4 +200,41 @@ pub fn last_line(path: &Path) -> Option<String> {
         out.push('…');
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_private_writes_whole_files_and_leaves_others_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out.svg");
+        // a file by the name the temporary file once had (predictable: the pid) is not ours
+        let theirs = dir
+            .path()
+            .join(format!(".out.svg.{}.bop-tmp", std::process::id()));
+        std::fs::write(&theirs, "theirs").expect("write");
+        replace_private(&out, b"one").expect("first write");
+        replace_private(&out, b"two").expect("second write");
+        assert_eq!(std::fs::read(&out).expect("read"), b"two");
+        assert_eq!(std::fs::read(&theirs).expect("still there"), b"theirs");
+        let mode = std::fs::metadata(&out).expect("metadata").permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        // nothing else is left beside it
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // a symlink at the destination is refused, its target untouched
+        let link = dir.path().join("link.svg");
+        std::os::unix::fs::symlink(&theirs, &link).expect("symlink");
+        let e = replace_private(&link, b"x").expect_err("a symlink");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read(&theirs).expect("read"), b"theirs");
+    }
 }
