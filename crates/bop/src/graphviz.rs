@@ -53,10 +53,18 @@ pub fn svg(source: String) -> Result<Vec<u8>, Error> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     bop_ptrace::clean_signals(&mut cmd);
-    // SAFETY: prctl is async-signal-safe. If bop is killed outright, dot goes with it.
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe. If bop is killed outright, dot goes
+    // with it.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // bop died before the death signal was armed: nobody waits for this drawing
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("bop exited"));
+            }
             Ok(())
         });
     }
