@@ -505,7 +505,7 @@ impl Campaign<'_> {
     }
 }
 
-/// The last lines of each node's output logs, beside the trace.
+/// The last lines of each node's output logs, beside the trace ([`crate::output::last_lines`]).
 fn last_output(trace: &Path, cluster: &Cluster) -> std::collections::BTreeMap<String, Vec<String>> {
     let stem = trace.with_extension("");
     let mut out = std::collections::BTreeMap::new();
@@ -513,11 +513,8 @@ fn last_output(trace: &Path, cluster: &Cluster) -> std::collections::BTreeMap<St
         let mut lines = Vec::new();
         for stream in ["stdout", "stderr"] {
             let p = PathBuf::from(format!("{}.{}.{stream}", stem.display(), n.name));
-            if let Ok(text) = std::fs::read_to_string(&p) {
-                let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-                let tail = &all[all.len().saturating_sub(5)..];
-                lines.extend(tail.iter().map(|l| format!("{stream}: {l}")));
-            }
+            let tail = crate::output::last_lines(&p, 5);
+            lines.extend(tail.iter().map(|l| format!("{stream}: {l}")));
         }
         if !lines.is_empty() {
             out.insert(n.name.clone(), lines);

@@ -183,23 +183,73 @@ fn drain(r: OwnedFd, mut file: File, prefix: &str, echo: Option<Arc<Mutex<io::St
     }
 }
 
-/// The last non-empty line of a log file, trimmed, at most 300 characters (None: the file is
-/// empty or cannot be read). Reads only the file's end.
+/// The last non-empty line of a log file, as [`last_lines`] gives it (None: the file is empty
+/// or cannot be read).
 pub fn last_line(path: &Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 4096;
-    let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
+    last_lines(path, 1).pop()
+}
+
+/// The last `n` non-empty lines of a log file (a node's output), in order, trimmed, each at
+/// most 300 characters, its control characters escaped (`\x1b`: a program's escape sequences
+/// are shown, not played on the user's terminal); none when the file is empty or cannot be
+/// read. Reads only the file's end (4 KiB a line), however large the file is.
+pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
+    use std::io::{Seek, SeekFrom};
+    const LINE: u64 = 4096;
+    let tail = |f: &mut File| -> io::Result<Vec<u8>> {
+        let len = f.metadata()?.len();
+        let from = len.saturating_sub(LINE * n as u64);
+        f.seek(SeekFrom::Start(from))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        // a line cut by the start of the window is not shown whole: leave it out (unless it is
+        // all there is)
+        if from > 0 {
+            if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                buf.drain(..=nl);
+            }
+        }
+        Ok(buf)
+    };
+    let Ok(buf) = File::open(path).and_then(|mut f| tail(&mut f)) else {
+        return Vec::new();
+    };
     let text = String::from_utf8_lossy(&buf);
-    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
-    let mut out: String = line.chars().take(300).collect();
-    if out.len() < line.len() {
-        out.push('…');
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .rev()
+        .take(n)
+        .map(|line| {
+            let mut out = printable(&line.chars().take(300).collect::<String>());
+            if line.chars().nth(300).is_some() {
+                out.push('…');
+            }
+            out
+        })
+        .collect();
+    lines.reverse();
+    lines
+}
+
+/// `text` with its control characters (C0, DEL, C1) and the characters that reorder text
+/// (bidirectional overrides and isolates) written as `\xNN` or `\u{NNNN}`, so printing it
+/// shows them rather than acting on the terminal.
+pub fn printable(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let reorders = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() && (c as u32) < 0x100 {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else if c.is_control() || reorders {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -236,5 +286,31 @@ mod tests {
         let e = replace_private(&link, b"x").expect_err("a symlink");
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert_eq!(std::fs::read(&theirs).expect("read"), b"theirs");
+    }
+
+    #[test]
+    fn last_lines_reads_the_end_and_escapes_control_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("n.stderr");
+        let mut text = "x".repeat(100) + "\n";
+        text = text.repeat(20_000);
+        text += "  one  \n\n\x1b[2Jtwo\x07 \u{202e}three\n\n";
+        std::fs::write(&log, &text).expect("write");
+        assert_eq!(
+            last_lines(&log, 2),
+            vec!["one", "\\x1b[2Jtwo\\x07 \\u{202e}three"]
+        );
+        assert_eq!(
+            last_line(&log).as_deref(),
+            Some("\\x1b[2Jtwo\\x07 \\u{202e}three")
+        );
+        // a line longer than what is read: its end, cut to 300 characters
+        std::fs::write(&log, "y".repeat(10_000)).expect("write");
+        assert_eq!(last_line(&log), Some("y".repeat(300) + "…"));
+        assert_eq!(
+            last_lines(&dir.path().join("none"), 3),
+            Vec::<String>::new()
+        );
+        assert_eq!(printable("é ok\t"), "é ok\\x09");
     }
 }

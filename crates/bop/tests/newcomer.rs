@@ -202,6 +202,32 @@ fn quiet_failure_shows_the_last_stderr_line_and_columns_align() {
     }
 }
 
+/// A failing node's last line on stderr is shown with its control characters escaped: its
+/// escape sequences (clear the screen, set the terminal's title) never reach the terminal.
+#[test]
+fn last_words_show_escape_sequences_as_text() {
+    let sb = Sandbox::new();
+    let run = sb.run_cluster(
+        "esc",
+        r#"[[node]]
+name = "n"
+cmd = '''sh -c 'printf "boom \033[2J\033]0;pwned\007 end\n" >&2; exit 4' '''
+"#,
+    );
+    run.expect_code(1);
+    assert!(
+        run.stdout
+            .contains(r"n's last line on stderr: boom \x1b[2J\x1b]0;pwned\x07 end"),
+        "{}",
+        run.diag()
+    );
+    assert!(
+        !run.output().contains(['\x1b', '\x07']),
+        "no control character printed:\n{}",
+        run.diag()
+    );
+}
+
 /// Counts of one are singular.
 #[test]
 fn a_count_of_one_is_singular() {
