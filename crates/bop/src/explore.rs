@@ -19,10 +19,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bop_cluster::Cluster;
+use bop_ptrace::{OnSignal, Waited};
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{abstract_run, first_difference, Level};
@@ -193,53 +194,9 @@ pub fn interruption(sig: Option<i32>) -> String {
     }
 }
 
-/// The signals that ask bop to stop (bop blocks them: [`bop_ptrace::block_signals`]).
-const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-/// Takes one of `sigs` (blocked, and sent to bop), waiting for it at most `wait`.
-fn take_signal(sigs: &[i32], wait: Duration) -> Option<i32> {
-    // SAFETY: sigset manipulation on a local value; sigtimedwait only reads the set and the
-    // timeout, and takes a pending signal that this thread blocks.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in sigs {
-            libc::sigaddset(&mut set, s);
-        }
-        let ts = libc::timespec {
-            tv_sec: wait.as_secs() as libc::time_t,
-            tv_nsec: wait.subsec_nanos() as libc::c_long,
-        };
-        let sig = libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
-        (sig > 0).then_some(sig)
-    }
-}
-
 /// A SIGINT, SIGTERM or SIGHUP that bop received and has not acted on yet (between runs).
 pub fn pending_stop() -> Option<i32> {
-    take_signal(&STOP_SIGNALS, Duration::ZERO)
-}
-
-/// Waits for a `bop run` child. A SIGINT, SIGTERM or SIGHUP that bop receives meanwhile is
-/// passed on to it (it then stops its nodes as it does on Ctrl-C); the first one is returned
-/// with the child's status.
-fn wait_passing_signals(child: &mut Child) -> std::io::Result<(ExitStatus, Option<i32>)> {
-    let mut got = None;
-    let sigs = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-    loop {
-        if let Some(st) = child.try_wait()? {
-            return Ok((st, got));
-        }
-        // SIGCHLD (blocked too) wakes it when the child ends; the timeout is a safety net
-        match take_signal(&sigs, Duration::from_millis(250)) {
-            Some(sig) if sig != libc::SIGCHLD => {
-                got.get_or_insert(sig);
-                // SAFETY: signalling our own child, not yet reaped (try_wait saw it running).
-                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-            }
-            _ => {}
-        }
-    }
+    bop_ptrace::take_interrupt(Duration::ZERO)
 }
 
 /// Runs `bop run CLUSTER --quiet --trace OUT/NAME.jsonl --fault …` as a child process (its
@@ -302,11 +259,14 @@ pub fn run_bop(
     let mut child = cmd
         .spawn()
         .map_err(|e| ExploreError(format!("cannot start bop run: {e}")))?;
-    let (status, got) = wait_passing_signals(&mut child)
+    // a signal to this bop is passed on: the run stops its nodes, as on Ctrl-C
+    let waited = bop_ptrace::wait_child(&mut child, OnSignal::Forward, None)
         .map_err(|e| ExploreError(format!("cannot wait for bop run: {e}")))?;
-    if got.is_some() {
-        return Ok(Ran::Interrupted(got));
-    }
+    let status = match waited {
+        Waited::Exited(status) => status,
+        Waited::Interrupted(sig) => return Ok(Ran::Interrupted(Some(sig))),
+        Waited::TimedOut => return Err(ExploreError("bop run did not end".into())),
+    };
     match status.code() {
         Some(0) | Some(1) => {}
         Some(130) => return Ok(Ran::Interrupted(None)),

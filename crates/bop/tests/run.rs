@@ -703,6 +703,99 @@ grace = "2s"
     );
 }
 
+/// Runs `toml`, waits until the command it runs before or after the nodes has written the pid
+/// of its `sleep 30` to `pidfile`, sends `sig` to bop; returns the run and that pid.
+fn signal_while_waiting(name: &str, toml: &str, pidfile: &str, sig: i32) -> (Sandbox, BopRun, i32) {
+    let sb = Sandbox::new();
+    let cluster = sb.write(&format!("{name}.toml"), toml);
+    let trace = sb.join(&format!("{name}.jsonl"));
+    let mut cmd = Command::new(bop_exe());
+    cmd.arg("run")
+        .arg(&cluster)
+        .arg("--trace")
+        .arg(&trace)
+        .arg("-q");
+    let (child, out, err) = sb.spawn_command(name, &mut cmd);
+    let bop_pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sleep_pid = loop {
+        let text = std::fs::read_to_string(sb.join(pidfile)).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            break pid;
+        }
+        if Instant::now() > deadline {
+            unsafe { libc::kill(bop_pid, libc::SIGKILL) };
+            let st = wait_limit(child, Duration::from_secs(5), name);
+            panic!(
+                "{pidfile} was not written\n{}",
+                BopRun::collect(st, &out, &err, Some(trace)).diag()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: signalling the bop we started.
+    assert_eq!(unsafe { libc::kill(bop_pid, sig) }, 0);
+    // far less than the sleep's 30 s
+    let status = wait_limit(child, Duration::from_secs(10), name);
+    let run = BopRun::collect(status, &out, &err, Some(trace));
+    (sb, run, sleep_pid)
+}
+
+/// SIGTERM while the `[run] setup` command runs stops it and what it started, and the run ends
+/// as interrupted (exit 130) before any node starts.
+#[test]
+fn sigterm_during_setup_stops_it_and_the_run() {
+    let (_sb, run, sleep_pid) = signal_while_waiting(
+        "setup",
+        "[[node]]\nname = \"n\"\ncmd = \"true\"\n\n\
+         [run]\nsetup = \"sleep 30 & echo $! > sleep.pid; wait\"\n",
+        "sleep.pid",
+        libc::SIGTERM,
+    );
+    run.expect_code(130);
+    let f = run.footer();
+    assert_eq!(f.verdict, "interrupted", "{}", run.diag());
+    assert!(
+        f.reason.as_deref().is_some_and(|r| r.contains("SIGTERM")),
+        "{}",
+        run.diag()
+    );
+    assert!(
+        run.stderr.contains("during the [run] setup"),
+        "{}",
+        run.diag()
+    );
+    assert_eq!(node_outcome(&f, "n").events, 0, "no node started");
+    let alive = wait_gone(&BTreeSet::from([sleep_pid]), Duration::from_secs(2));
+    assert!(alive.is_empty(), "the setup's sleep still runs");
+}
+
+/// SIGINT while the `[check]` command runs stops it and what it started; the run ends as
+/// interrupted (exit 130).
+#[test]
+fn sigint_during_the_check_stops_it_and_the_run() {
+    let (_sb, run, sleep_pid) = signal_while_waiting(
+        "check",
+        "[[node]]\nname = \"n\"\ncmd = \"true\"\n\n\
+         [check]\ncmd = \"sh -c 'sleep 30 & echo $! > sleep.pid; wait'\"\n",
+        "sleep.pid",
+        libc::SIGINT,
+    );
+    run.expect_code(130);
+    let f = run.footer();
+    assert_eq!(f.verdict, "interrupted", "{}", run.diag());
+    assert!(
+        f.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("SIGINT") && r.contains("check")),
+        "{}",
+        run.diag()
+    );
+    assert_eq!(node_outcome(&f, "n").exit, Some(0));
+    let alive = wait_gone(&BTreeSet::from([sleep_pid]), Duration::from_secs(2));
+    assert!(alive.is_empty(), "the check's sleep still runs");
+}
+
 #[test]
 fn sigkill_of_bop_kills_the_nodes() {
     let sb = Sandbox::new();
