@@ -496,12 +496,12 @@ fn parted(good: &Path, faulty: &Path, oracle: &BTreeSet<String>) -> Option<Strin
     first_difference(&xa, &ra, &xb, &rb)
 }
 
-/// Whether `name` is `PREFIX` and a number, then `.` or `-` and more (`run-007.jsonl`,
-/// `run-000-fault-free.out`).
-fn numbered(name: &str, prefix: &str) -> bool {
+/// Whether `name` is `prefix` and a number, then one of `then` and more (`run-007.jsonl`,
+/// `run-000-fault-free.out` with `.` or `-`; `class-3.jsonl` with `.`).
+pub fn numbered(name: &str, prefix: &str, then: &[char]) -> bool {
     name.strip_prefix(prefix).is_some_and(|rest| {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        digits > 0 && (rest[digits..].starts_with('.') || rest[digits..].starts_with('-'))
+        digits > 0 && rest[digits..].starts_with(then)
     })
 }
 
@@ -585,7 +585,9 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
         _ => None,
     };
     prepare_out(&opts.out, "explore", "campaign", |n| {
-        numbered(n, "run-") || numbered(n, "repro-") || report_name.is_some_and(|r| r == n)
+        numbered(n, "run-", &['.', '-'])
+            || numbered(n, "repro-", &['.', '-'])
+            || report_name.is_some_and(|r| r == n)
     })?;
     let policy = Policy {
         crashable: cluster
