@@ -711,11 +711,10 @@ fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, Strin
                     candidates_left(&supports, k, c.max_crashes, &tried, CANDIDATES_CAP);
                 let _ = write!(
                     why,
-                    "; {}{left} candidate fault set{} of at most {k} fault{} left to try, \
-                     for the supports seen so far",
+                    "; {}{} of at most {} left to try, for the supports seen so far",
                     if capped { "more than " } else { "" },
-                    if left == 1 { "" } else { "s" },
-                    if k == 1 { "" } else { "s" },
+                    bop_trace::count(left, "candidate fault set"),
+                    bop_trace::count(k, "fault"),
                 );
             }
             return Ok((None, why));
@@ -892,8 +891,8 @@ pub fn summary(r: &Report) -> String {
             Some(k) => {
                 let _ = writeln!(
                     s,
-                    "No bug: the verdict held under every candidate. Certified for up to {k} fault{} ({}).",
-                    if k == 1 { "" } else { "s" },
+                    "No bug: the verdict held under every candidate. Certified for up to {} ({}).",
+                    bop_trace::count(k, "fault"),
                     r.stopped
                 );
             }

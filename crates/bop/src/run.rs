@@ -1843,10 +1843,9 @@ impl Runner<'_> {
         let follow = self.follower.as_ref().map(|f| match &f.departure {
             Some(d) => format!("{d}"),
             None => format!(
-                "the run followed {} of the {} recorded class{} to its end: {}",
+                "the run followed {} of the {} to its end: {}",
                 f.following().len(),
-                f.classes(),
-                if f.classes() == 1 { "" } else { "es" },
+                bop_trace::count(f.classes(), "recorded class"),
                 f.following().join(", ")
             ),
         });
