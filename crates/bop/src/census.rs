@@ -92,7 +92,7 @@ pub enum Ended {
 
 /// Runs the census.
 pub fn census(cluster: &Cluster, opts: &Options) -> Result<Ended, ExploreError> {
-    prepare_out(&opts.out, "census", "census", census_file)?;
+    let _held = prepare_out(&opts.out, "census", "census", census_file)?;
     let runs_dir = opts.out.join("runs");
     std::fs::create_dir_all(&runs_dir)
         .map_err(|e| ExploreError(format!("cannot create {}: {e}", runs_dir.display())))?;

@@ -505,8 +505,69 @@ pub fn numbered(name: &str, prefix: &str, then: &[char]) -> bool {
     })
 }
 
+/// The lock file `bop explore` and `bop census` hold in their `--out` directory while they
+/// run ([`prepare_out`]). It stays there afterwards (removing it would let two runs lock two
+/// different files).
+pub const OUT_LOCK: &str = ".bop.lock";
+
+/// An `--out` directory this bop uses: no other `bop explore` or `bop census` may use it
+/// until this is dropped.
+pub struct OutLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+/// Takes the lock on `dir` for `bop COMMAND` (an exclusive `flock` on [`OUT_LOCK`]), and
+/// writes who holds it there; refuses a directory another bop holds, naming it.
+fn lock_out(dir: &Path, command: &str) -> Result<OutLock, ExploreError> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(OUT_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| {
+            ExploreError(format!(
+                "--out {}: cannot open its lock file {}: {}",
+                dir.display(),
+                path.display(),
+                crate::output::refuse_symlink(e)
+            ))
+        })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            // who holds it, for the message of one refused (best effort: the lock is what counts)
+            let _ = lock
+                .set_len(0)
+                .and_then(|()| writeln!(*lock, "bop {command} (pid {})", std::process::id()));
+            Ok(OutLock(lock))
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "another bop".to_string(),
+                h => crate::output::printable(h),
+            };
+            Err(ExploreError(format!(
+                "--out {} is in use by {holder}, still running: its files there would be \
+                 replaced under it. Give each campaign or census its own --out directory \
+                 (with GNU parallel: --out o{{}})",
+                dir.display()
+            )))
+        }
+        Err((_, e)) => Err(ExploreError(format!(
+            "--out {}: cannot lock {}: {e}",
+            dir.display(),
+            path.display()
+        ))),
+    }
+}
+
 /// Makes `dir` ready for the files of a new census or campaign (`what`, made by `bop
-/// COMMAND`): creates it, or removes from it what a previous one left there, the entries
+/// COMMAND`) and holds it for this bop ([`OutLock`]: one that another running bop holds is
+/// refused): creates it, or removes from it what a previous one left there, the entries
 /// `ours` recognises by name (a directory whole). A directory that holds anything else is
 /// refused and left untouched: that is not ours to delete, and new files mixed with other
 /// files would mislead.
@@ -515,20 +576,21 @@ pub fn prepare_out(
     command: &str,
     what: &str,
     ours: impl Fn(&str) -> bool,
-) -> Result<(), ExploreError> {
+) -> Result<OutLock, ExploreError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        ExploreError(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let lock = lock_out(dir, command)?;
     let cannot = |e: std::io::Error| ExploreError(format!("--out {}: {e}", dir.display()));
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.collect::<Result<Vec<_>, _>>().map_err(cannot)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return std::fs::create_dir_all(dir).map_err(|e| {
-                ExploreError(format!(
-                    "cannot create the directory {}: {e}",
-                    dir.display()
-                ))
-            });
-        }
-        Err(e) => return Err(cannot(e)),
-    };
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .and_then(|rd| rd.collect::<Result<Vec<_>, _>>())
+        .map_err(cannot)?
+        .into_iter()
+        .filter(|e| e.file_name() != OUT_LOCK)
+        .collect();
     let mut foreign: Vec<String> = entries
         .iter()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -551,7 +613,7 @@ pub fn prepare_out(
         )));
     }
     if entries.is_empty() {
-        return Ok(());
+        return Ok(lock);
     }
     eprintln!(
         "bop {command}: replacing the previous {what} in {} ({})",
@@ -566,7 +628,7 @@ pub fn prepare_out(
         };
         removed.map_err(|e| ExploreError(format!("cannot remove {}: {e}", p.display())))?;
     }
-    Ok(())
+    Ok(lock)
 }
 
 /// Runs a campaign and writes its report.
@@ -584,7 +646,7 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
         (Ok(a), Ok(b)) if a == b => opts.report.file_name(),
         _ => None,
     };
-    prepare_out(&opts.out, "explore", "campaign", |n| {
+    let _held = prepare_out(&opts.out, "explore", "campaign", |n| {
         numbered(n, "run-", &['.', '-'])
             || numbered(n, "repro-", &['.', '-'])
             || report_name.is_some_and(|r| r == n)
