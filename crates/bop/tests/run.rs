@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bop_syscalls::SockAddr;
-use bop_trace::{Event, Trace};
+use bop_trace::{Event, Footer, Trace};
 use common::*;
 
 fn inet(s: &str) -> SockAddr {
@@ -704,8 +704,10 @@ grace = "2s"
 }
 
 /// Runs `toml`, waits until the command it runs before or after the nodes has written the pid
-/// of its `sleep 30` to `pidfile`, sends `sig` to bop; returns the run and that pid.
-fn signal_while_waiting(name: &str, toml: &str, pidfile: &str, sig: i32) -> (Sandbox, BopRun, i32) {
+/// of its `sleep 30` to `sleep.pid`, sends `sig` to bop. Asserts that bop ended at once, exit
+/// 130, its footer's verdict interrupted and its reason naming the signal and `reason`, and
+/// that the sleep is gone with it. Returns bop's run and its footer.
+fn interrupted_while_waiting(name: &str, toml: &str, sig: i32, reason: &str) -> (BopRun, Footer) {
     let sb = Sandbox::new();
     let cluster = sb.write(&format!("{name}.toml"), toml);
     let trace = sb.join(&format!("{name}.jsonl"));
@@ -719,7 +721,7 @@ fn signal_while_waiting(name: &str, toml: &str, pidfile: &str, sig: i32) -> (San
     let bop_pid = child.id() as i32;
     let deadline = Instant::now() + Duration::from_secs(10);
     let sleep_pid = loop {
-        let text = std::fs::read_to_string(sb.join(pidfile)).unwrap_or_default();
+        let text = std::fs::read_to_string(sb.join("sleep.pid")).unwrap_or_default();
         if let Ok(pid) = text.trim().parse::<i32>() {
             break pid;
         }
@@ -727,7 +729,7 @@ fn signal_while_waiting(name: &str, toml: &str, pidfile: &str, sig: i32) -> (San
             unsafe { libc::kill(bop_pid, libc::SIGKILL) };
             let st = wait_limit(child, Duration::from_secs(5), name);
             panic!(
-                "{pidfile} was not written\n{}",
+                "sleep.pid was not written\n{}",
                 BopRun::collect(st, &out, &err, Some(trace)).diag()
             );
         }
@@ -738,27 +740,32 @@ fn signal_while_waiting(name: &str, toml: &str, pidfile: &str, sig: i32) -> (San
     // far less than the sleep's 30 s
     let status = wait_limit(child, Duration::from_secs(10), name);
     let run = BopRun::collect(status, &out, &err, Some(trace));
-    (sb, run, sleep_pid)
+    run.expect_code(130);
+    let f = run.footer();
+    assert_eq!(f.verdict, "interrupted", "{}", run.diag());
+    let sig_name = bop_syscalls::signal_name(sig);
+    assert!(
+        f.reason
+            .as_deref()
+            .is_some_and(|r| r.contains(sig_name) && r.contains(reason)),
+        "the reason names {sig_name} and {reason:?}: {}",
+        run.diag()
+    );
+    let alive = wait_gone(&BTreeSet::from([sleep_pid]), Duration::from_secs(2));
+    assert!(alive.is_empty(), "{name}: the sleep still runs");
+    (run, f)
 }
 
 /// SIGTERM while the `[run] setup` command runs stops it and what it started, and the run ends
 /// as interrupted (exit 130) before any node starts.
 #[test]
 fn sigterm_during_setup_stops_it_and_the_run() {
-    let (_sb, run, sleep_pid) = signal_while_waiting(
+    let (run, f) = interrupted_while_waiting(
         "setup",
         "[[node]]\nname = \"n\"\ncmd = \"true\"\n\n\
          [run]\nsetup = \"sleep 30 & echo $! > sleep.pid; wait\"\n",
-        "sleep.pid",
         libc::SIGTERM,
-    );
-    run.expect_code(130);
-    let f = run.footer();
-    assert_eq!(f.verdict, "interrupted", "{}", run.diag());
-    assert!(
-        f.reason.as_deref().is_some_and(|r| r.contains("SIGTERM")),
-        "{}",
-        run.diag()
+        "stopped the run",
     );
     assert!(
         run.stderr.contains("during the [run] setup"),
@@ -766,34 +773,20 @@ fn sigterm_during_setup_stops_it_and_the_run() {
         run.diag()
     );
     assert_eq!(node_outcome(&f, "n").events, 0, "no node started");
-    let alive = wait_gone(&BTreeSet::from([sleep_pid]), Duration::from_secs(2));
-    assert!(alive.is_empty(), "the setup's sleep still runs");
 }
 
 /// SIGINT while the `[check]` command runs stops it and what it started; the run ends as
 /// interrupted (exit 130).
 #[test]
 fn sigint_during_the_check_stops_it_and_the_run() {
-    let (_sb, run, sleep_pid) = signal_while_waiting(
+    let (_, f) = interrupted_while_waiting(
         "check",
         "[[node]]\nname = \"n\"\ncmd = \"true\"\n\n\
          [check]\ncmd = \"sh -c 'sleep 30 & echo $! > sleep.pid; wait'\"\n",
-        "sleep.pid",
         libc::SIGINT,
-    );
-    run.expect_code(130);
-    let f = run.footer();
-    assert_eq!(f.verdict, "interrupted", "{}", run.diag());
-    assert!(
-        f.reason
-            .as_deref()
-            .is_some_and(|r| r.contains("SIGINT") && r.contains("check")),
-        "{}",
-        run.diag()
+        "during the check",
     );
     assert_eq!(node_outcome(&f, "n").exit, Some(0));
-    let alive = wait_gone(&BTreeSet::from([sleep_pid]), Duration::from_secs(2));
-    assert!(alive.is_empty(), "the check's sleep still runs");
 }
 
 #[test]
