@@ -11,7 +11,7 @@ use std::time::Instant;
 use bop_cluster::Cluster;
 use serde::{Deserialize, Serialize};
 
-use crate::explore::{interruption, prepare_out, run_bop, ExploreError, Ran};
+use crate::explore::{interruption, numbered, prepare_out, run_bop, ExploreError, Ran};
 use crate::fingerprint::{abstract_run, Level};
 use crate::lineage::Run;
 
@@ -78,11 +78,7 @@ pub struct Census {
 
 /// Whether `name` is a file or directory that `bop census` writes in its `--out` directory.
 fn census_file(name: &str) -> bool {
-    matches!(name, "census.json" | "census.svg" | "runs")
-        || name.strip_prefix("class-").is_some_and(|rest| {
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            digits > 0 && rest[digits..].starts_with('.')
-        })
+    matches!(name, "census.json" | "census.svg" | "runs") || numbered(name, "class-", &['.'])
 }
 
 /// What came of `bop census`.
@@ -96,7 +92,7 @@ pub enum Ended {
 
 /// Runs the census.
 pub fn census(cluster: &Cluster, opts: &Options) -> Result<Ended, ExploreError> {
-    prepare_out(&opts.out, "census", "census", census_file)?;
+    let _held = prepare_out(&opts.out, "census", "census", census_file)?;
     let runs_dir = opts.out.join("runs");
     std::fs::create_dir_all(&runs_dir)
         .map_err(|e| ExploreError(format!("cannot create {}: {e}", runs_dir.display())))?;

@@ -19,10 +19,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bop_cluster::Cluster;
+use bop_ptrace::{OnSignal, Waited};
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{abstract_run, first_difference, Level};
@@ -193,53 +194,9 @@ pub fn interruption(sig: Option<i32>) -> String {
     }
 }
 
-/// The signals that ask bop to stop (bop blocks them: [`bop_ptrace::block_signals`]).
-const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-/// Takes one of `sigs` (blocked, and sent to bop), waiting for it at most `wait`.
-fn take_signal(sigs: &[i32], wait: Duration) -> Option<i32> {
-    // SAFETY: sigset manipulation on a local value; sigtimedwait only reads the set and the
-    // timeout, and takes a pending signal that this thread blocks.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in sigs {
-            libc::sigaddset(&mut set, s);
-        }
-        let ts = libc::timespec {
-            tv_sec: wait.as_secs() as libc::time_t,
-            tv_nsec: wait.subsec_nanos() as libc::c_long,
-        };
-        let sig = libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
-        (sig > 0).then_some(sig)
-    }
-}
-
 /// A SIGINT, SIGTERM or SIGHUP that bop received and has not acted on yet (between runs).
 pub fn pending_stop() -> Option<i32> {
-    take_signal(&STOP_SIGNALS, Duration::ZERO)
-}
-
-/// Waits for a `bop run` child. A SIGINT, SIGTERM or SIGHUP that bop receives meanwhile is
-/// passed on to it (it then stops its nodes as it does on Ctrl-C); the first one is returned
-/// with the child's status.
-fn wait_passing_signals(child: &mut Child) -> std::io::Result<(ExitStatus, Option<i32>)> {
-    let mut got = None;
-    let sigs = [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-    loop {
-        if let Some(st) = child.try_wait()? {
-            return Ok((st, got));
-        }
-        // SIGCHLD (blocked too) wakes it when the child ends; the timeout is a safety net
-        match take_signal(&sigs, Duration::from_millis(250)) {
-            Some(sig) if sig != libc::SIGCHLD => {
-                got.get_or_insert(sig);
-                // SAFETY: signalling our own child, not yet reaped (try_wait saw it running).
-                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-            }
-            _ => {}
-        }
-    }
+    bop_ptrace::take_interrupt(Duration::ZERO)
 }
 
 /// Runs `bop run CLUSTER --quiet --trace OUT/NAME.jsonl --fault …` as a child process (its
@@ -302,11 +259,14 @@ pub fn run_bop(
     let mut child = cmd
         .spawn()
         .map_err(|e| ExploreError(format!("cannot start bop run: {e}")))?;
-    let (status, got) = wait_passing_signals(&mut child)
+    // a signal to this bop is passed on: the run stops its nodes, as on Ctrl-C
+    let waited = bop_ptrace::wait_child(&mut child, OnSignal::Forward, None)
         .map_err(|e| ExploreError(format!("cannot wait for bop run: {e}")))?;
-    if got.is_some() {
-        return Ok(Ran::Interrupted(got));
-    }
+    let status = match waited {
+        Waited::Exited(status) => status,
+        Waited::Interrupted(sig) => return Ok(Ran::Interrupted(Some(sig))),
+        Waited::TimedOut => return Err(ExploreError("bop run did not end".into())),
+    };
     match status.code() {
         Some(0) | Some(1) => {}
         Some(130) => return Ok(Ran::Interrupted(None)),
@@ -505,7 +465,7 @@ impl Campaign<'_> {
     }
 }
 
-/// The last lines of each node's output logs, beside the trace.
+/// The last lines of each node's output logs, beside the trace ([`crate::output::last_lines`]).
 fn last_output(trace: &Path, cluster: &Cluster) -> std::collections::BTreeMap<String, Vec<String>> {
     let stem = trace.with_extension("");
     let mut out = std::collections::BTreeMap::new();
@@ -513,11 +473,8 @@ fn last_output(trace: &Path, cluster: &Cluster) -> std::collections::BTreeMap<St
         let mut lines = Vec::new();
         for stream in ["stdout", "stderr"] {
             let p = PathBuf::from(format!("{}.{}.{stream}", stem.display(), n.name));
-            if let Ok(text) = std::fs::read_to_string(&p) {
-                let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-                let tail = &all[all.len().saturating_sub(5)..];
-                lines.extend(tail.iter().map(|l| format!("{stream}: {l}")));
-            }
+            let tail = crate::output::last_lines(&p, 5);
+            lines.extend(tail.iter().map(|l| format!("{stream}: {l}")));
         }
         if !lines.is_empty() {
             out.insert(n.name.clone(), lines);
@@ -539,17 +496,78 @@ fn parted(good: &Path, faulty: &Path, oracle: &BTreeSet<String>) -> Option<Strin
     first_difference(&xa, &ra, &xb, &rb)
 }
 
-/// Whether `name` is `PREFIX` and a number, then `.` or `-` and more (`run-007.jsonl`,
-/// `run-000-fault-free.out`).
-fn numbered(name: &str, prefix: &str) -> bool {
+/// Whether `name` is `prefix` and a number, then one of `then` and more (`run-007.jsonl`,
+/// `run-000-fault-free.out` with `.` or `-`; `class-3.jsonl` with `.`).
+pub fn numbered(name: &str, prefix: &str, then: &[char]) -> bool {
     name.strip_prefix(prefix).is_some_and(|rest| {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        digits > 0 && (rest[digits..].starts_with('.') || rest[digits..].starts_with('-'))
+        digits > 0 && rest[digits..].starts_with(then)
     })
 }
 
+/// The lock file `bop explore` and `bop census` hold in their `--out` directory while they
+/// run ([`prepare_out`]). It stays there afterwards (removing it would let two runs lock two
+/// different files).
+pub const OUT_LOCK: &str = ".bop.lock";
+
+/// An `--out` directory this bop uses: no other `bop explore` or `bop census` may use it
+/// until this is dropped.
+pub struct OutLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+/// Takes the lock on `dir` for `bop COMMAND` (an exclusive `flock` on [`OUT_LOCK`]), and
+/// writes who holds it there; refuses a directory another bop holds, naming it.
+fn lock_out(dir: &Path, command: &str) -> Result<OutLock, ExploreError> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(OUT_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| {
+            ExploreError(format!(
+                "--out {}: cannot open its lock file {}: {}",
+                dir.display(),
+                path.display(),
+                crate::output::refuse_symlink(e)
+            ))
+        })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            // who holds it, for the message of one refused (best effort: the lock is what counts)
+            let _ = lock
+                .set_len(0)
+                .and_then(|()| writeln!(*lock, "bop {command} (pid {})", std::process::id()));
+            Ok(OutLock(lock))
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "another bop".to_string(),
+                h => crate::output::printable(h),
+            };
+            Err(ExploreError(format!(
+                "--out {} is in use by {holder}, still running: its files there would be \
+                 replaced under it. Give each campaign or census its own --out directory \
+                 (with GNU parallel: --out o{{}})",
+                dir.display()
+            )))
+        }
+        Err((_, e)) => Err(ExploreError(format!(
+            "--out {}: cannot lock {}: {e}",
+            dir.display(),
+            path.display()
+        ))),
+    }
+}
+
 /// Makes `dir` ready for the files of a new census or campaign (`what`, made by `bop
-/// COMMAND`): creates it, or removes from it what a previous one left there, the entries
+/// COMMAND`) and holds it for this bop ([`OutLock`]: one that another running bop holds is
+/// refused): creates it, or removes from it what a previous one left there, the entries
 /// `ours` recognises by name (a directory whole). A directory that holds anything else is
 /// refused and left untouched: that is not ours to delete, and new files mixed with other
 /// files would mislead.
@@ -558,20 +576,21 @@ pub fn prepare_out(
     command: &str,
     what: &str,
     ours: impl Fn(&str) -> bool,
-) -> Result<(), ExploreError> {
+) -> Result<OutLock, ExploreError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        ExploreError(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let lock = lock_out(dir, command)?;
     let cannot = |e: std::io::Error| ExploreError(format!("--out {}: {e}", dir.display()));
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.collect::<Result<Vec<_>, _>>().map_err(cannot)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return std::fs::create_dir_all(dir).map_err(|e| {
-                ExploreError(format!(
-                    "cannot create the directory {}: {e}",
-                    dir.display()
-                ))
-            });
-        }
-        Err(e) => return Err(cannot(e)),
-    };
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .and_then(|rd| rd.collect::<Result<Vec<_>, _>>())
+        .map_err(cannot)?
+        .into_iter()
+        .filter(|e| e.file_name() != OUT_LOCK)
+        .collect();
     let mut foreign: Vec<String> = entries
         .iter()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -594,7 +613,7 @@ pub fn prepare_out(
         )));
     }
     if entries.is_empty() {
-        return Ok(());
+        return Ok(lock);
     }
     eprintln!(
         "bop {command}: replacing the previous {what} in {} ({})",
@@ -609,7 +628,7 @@ pub fn prepare_out(
         };
         removed.map_err(|e| ExploreError(format!("cannot remove {}: {e}", p.display())))?;
     }
-    Ok(())
+    Ok(lock)
 }
 
 /// Runs a campaign and writes its report.
@@ -627,8 +646,10 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
         (Ok(a), Ok(b)) if a == b => opts.report.file_name(),
         _ => None,
     };
-    prepare_out(&opts.out, "explore", "campaign", |n| {
-        numbered(n, "run-") || numbered(n, "repro-") || report_name.is_some_and(|r| r == n)
+    let _held = prepare_out(&opts.out, "explore", "campaign", |n| {
+        numbered(n, "run-", &['.', '-'])
+            || numbered(n, "repro-", &['.', '-'])
+            || report_name.is_some_and(|r| r == n)
     })?;
     let policy = Policy {
         crashable: cluster
@@ -752,11 +773,10 @@ fn ldfi(c: &mut Campaign, base: &Path, k: usize) -> Result<(Option<usize>, Strin
                     candidates_left(&supports, k, c.max_crashes, &tried, CANDIDATES_CAP);
                 let _ = write!(
                     why,
-                    "; {}{left} candidate fault set{} of at most {k} fault{} left to try, \
-                     for the supports seen so far",
+                    "; {}{} of at most {} left to try, for the supports seen so far",
                     if capped { "more than " } else { "" },
-                    if left == 1 { "" } else { "s" },
-                    if k == 1 { "" } else { "s" },
+                    bop_trace::count(left, "candidate fault set"),
+                    bop_trace::count(k, "fault"),
                 );
             }
             return Ok((None, why));
@@ -933,8 +953,8 @@ pub fn summary(r: &Report) -> String {
             Some(k) => {
                 let _ = writeln!(
                     s,
-                    "No bug: the verdict held under every candidate. Certified for up to {k} fault{} ({}).",
-                    if k == 1 { "" } else { "s" },
+                    "No bug: the verdict held under every candidate. Certified for up to {} ({}).",
+                    bop_trace::count(k, "fault"),
                     r.stopped
                 );
             }

@@ -421,10 +421,10 @@ impl Follower {
             }
         }
         Err(format!(
-            "the recorded class {} never has {pat}: {} has {seen} such event{} there",
+            "the recorded class {} never has {pat}: {} has {} there",
             c.name,
             pat.node,
-            if seen == 1 { "" } else { "s" }
+            bop_trace::count(seen, "such event")
         ))
     }
 

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use bop_ptrace::Waited;
+use bop_ptrace::{OnSignal, Waited};
 
 /// From this many events on, Graphviz's layout takes long (its time grows much faster than the
 /// graph: a few seconds for 600 events, half a minute for 1,500, many minutes for 4,000), and
@@ -45,7 +45,7 @@ impl fmt::Display for Error {
 }
 
 /// Runs `dot -Tsvg` on `source` and returns the SVG. Waits for `dot` or for a signal asking bop
-/// to stop, whichever comes first ([`bop_ptrace::wait_or_interrupt`]).
+/// to stop, whichever comes first ([`bop_ptrace::wait_child`]).
 pub fn svg(source: String) -> Result<Vec<u8>, Error> {
     let mut cmd = Command::new("dot");
     cmd.arg("-Tsvg")
@@ -53,10 +53,18 @@ pub fn svg(source: String) -> Result<Vec<u8>, Error> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     bop_ptrace::clean_signals(&mut cmd);
-    // SAFETY: prctl is async-signal-safe. If bop is killed outright, dot goes with it.
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe. If bop is killed outright, dot goes
+    // with it.
     unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // bop died before the death signal was armed: nobody waits for this drawing
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("bop exited"));
+            }
             Ok(())
         });
     }
@@ -82,7 +90,7 @@ pub fn svg(source: String) -> Result<Vec<u8>, Error> {
         let _ = stderr.read_to_string(&mut err);
         err
     });
-    let waited = bop_ptrace::wait_or_interrupt(&mut child);
+    let waited = bop_ptrace::wait_child(&mut child, OnSignal::Kill, None);
     // the child is gone: its pipes are closed and the threads end
     let wrote = writer.join();
     let read = reader.join();
@@ -90,6 +98,7 @@ pub fn svg(source: String) -> Result<Vec<u8>, Error> {
     let status = match waited {
         Ok(Waited::Exited(st)) => st,
         Ok(Waited::Interrupted(sig)) => return Err(Error::Interrupted(sig)),
+        Ok(Waited::TimedOut) => return Err(Error::Failed("it timed out".into())),
         Err(e) => return Err(Error::Failed(format!("waiting for it: {e}"))),
     };
     if !status.success() {

@@ -310,6 +310,15 @@ fn main() -> ExitCode {
         return ExitCode::from(usage_error(msg) as u8);
     }
     let cli = Cli::parse_from(argv);
+    // commands that only read files and print start no tracer and no child, and write no file:
+    // Ctrl-C (SIGINT, SIGTERM, SIGHUP) ends them at once, as it ends any program, rather than
+    // wait (blocked) until a long read of a large trace is over
+    if matches!(
+        cli.cmd,
+        Cmd::Stats { .. } | Cmd::Verify { .. } | Cmd::Diff(_) | Cmd::Faults { .. }
+    ) {
+        bop_ptrace::unblock_signals();
+    }
     // commands that only read files and print end quietly when their reader goes away
     // (`bop stats t.jsonl | head`), as Unix tools do; the others manage processes and a trace,
     // and take the default only once their work is done (export writes to Graphviz's stdin,
@@ -1194,7 +1203,14 @@ fn cmd_export(args: ExportArgs) -> i32 {
                 return usage_error(format!("cannot write {}: {e}", p.display()));
             }
             if announce {
-                println!("{}", p.display());
+                // export keeps SIGPIPE ignored (see `main`): a closed stdout is no error, the file
+                // is written
+                use std::io::Write;
+                if let Err(e) = writeln!(std::io::stdout(), "{}", p.display()) {
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        return usage_error(format!("cannot write to stdout: {e}"));
+                    }
+                }
             } else {
                 eprintln!(
                     "bop: wrote {} ({format}, {})",

@@ -17,7 +17,9 @@ use bop_cluster::{Cluster, Node};
 use bop_faults::{Decision, Effect, Engine, Fired, Rule};
 use bop_graph::Graph;
 use bop_model::{Applied, Model, Object, TaskKind as ModelTask};
-use bop_ptrace::{Action, Event as Stop, Exit, Spawn, TaskKind, TraceeMemory, Tracer};
+use bop_ptrace::{
+    Action, Event as Stop, Exit, OnSignal, Spawn, TaskKind, TraceeMemory, Tracer, Waited,
+};
 use bop_syscalls::{decode, signal_name, Call};
 use bop_trace::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, Writer, FORMAT};
 
@@ -90,6 +92,16 @@ struct Deferred {
     frozen: Vec<i32>,
     /// Since when.
     since: Instant,
+}
+
+/// How the `[check]` command ended.
+enum Checked {
+    /// It exited with this status (128 + N when signal N killed it).
+    Exited(i32),
+    /// It could not start, or did not finish in time: why.
+    Failed(String),
+    /// bop received this signal while it ran, and killed it.
+    Interrupted(i32),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -283,9 +295,10 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         eprintln!("bop: warning: {w}");
     }
     let run_dir = run_dir.into_path();
-    if let Some(setup) = &cluster.run.setup {
-        run_setup(setup, &cluster.base_dir, &run_dir)?;
-    }
+    let setup_stopped = match &cluster.run.setup {
+        Some(setup) => run_setup(setup, &cluster.base_dir, &run_dir)?,
+        None => None,
+    };
     let writer = Writer::create(&opts.trace).map_err(|e| {
         StartError(format!(
             "cannot create the trace file {}: {}",
@@ -382,7 +395,16 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
             bop_trace::count(r.tracer.thread_count(), "thread")
         );
     }
-    let reason = r.run_loop();
+    let reason = match setup_stopped {
+        Some(sig) => {
+            eprintln!(
+                "bop: received {} during the [run] setup: stopped it; no node was started",
+                signal_name(sig)
+            );
+            Reason::Interrupted(sig)
+        }
+        None => r.run_loop(),
+    };
     Ok(r.finish(reason))
 }
 
@@ -1749,8 +1771,8 @@ impl Runner<'_> {
                     ("fail", Some(why), 1)
                 }
                 None => match self.run_check() {
-                    Ok(None) => ("pass", None, 0),
-                    Ok(Some(status)) => {
+                    None => ("pass", None, 0),
+                    Some(Checked::Exited(status)) => {
                         check_status = Some(status);
                         if status == 0 {
                             ("pass", None, 0)
@@ -1758,7 +1780,15 @@ impl Runner<'_> {
                             ("fail", Some(format!("the check exited {status}")), 1)
                         }
                     }
-                    Err(msg) => ("fail", Some(msg), 1),
+                    Some(Checked::Failed(msg)) => ("fail", Some(msg), 1),
+                    Some(Checked::Interrupted(sig)) => (
+                        "interrupted",
+                        Some(format!(
+                            "bop received {} during the check and stopped it",
+                            signal_name(sig)
+                        )),
+                        130,
+                    ),
                 },
             },
         };
@@ -1830,10 +1860,9 @@ impl Runner<'_> {
         let follow = self.follower.as_ref().map(|f| match &f.departure {
             Some(d) => format!("{d}"),
             None => format!(
-                "the run followed {} of the {} recorded class{} to its end: {}",
+                "the run followed {} of the {} to its end: {}",
                 f.following().len(),
-                f.classes(),
-                if f.classes() == 1 { "" } else { "es" },
+                bop_trace::count(f.classes(), "recorded class"),
                 f.following().join(", ")
             ),
         });
@@ -1905,11 +1934,14 @@ impl Runner<'_> {
         None
     }
 
-    /// Runs the check, if any: Ok(Some(exit status)), Ok(None) without a check.
-    fn run_check(&self) -> Result<Option<i32>, String> {
-        let Some(check) = &self.cluster.check else {
-            return Ok(None);
-        };
+    /// Runs the check, if any (None without one), in a process group of its own: past its
+    /// timeout, or when bop receives SIGINT, SIGTERM or SIGHUP, it is killed with whatever it
+    /// started.
+    fn run_check(&mut self) -> Option<Checked> {
+        use std::os::unix::process::CommandExt;
+        let check = self.cluster.check.as_ref()?;
+        // from here on a signal is for the wait below, not for the tracer's watcher
+        self.tracer.stop_watching();
         let mut cmd = std::process::Command::new(&check.program);
         cmd.args(&check.argv[1..])
             .current_dir(&check.cwd)
@@ -1918,33 +1950,32 @@ impl Runner<'_> {
                 "BOP_TRACE",
                 std::fs::canonicalize(&self.opts.trace).unwrap_or_else(|_| self.opts.trace.clone()),
             )
-            .stdin(std::process::Stdio::null());
+            .stdin(std::process::Stdio::null())
+            .process_group(0);
         bop_ptrace::clean_signals(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("the check {} could not start: {e}", check.cmd))?;
-        let deadline = Instant::now() + check.timeout;
-        loop {
-            match child.try_wait() {
-                Ok(Some(st)) => {
-                    return Ok(Some(st.code().unwrap_or_else(|| {
-                        128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
-                    })))
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "the check did not finish within {}",
-                        humantime::format_duration(check.timeout)
-                    ));
-                }
-                Err(e) => return Err(format!("waiting for the check failed: {e}")),
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                return Some(Checked::Failed(format!(
+                    "the check {} could not start: {e}",
+                    check.cmd
+                )))
             }
-        }
+        };
+        let deadline = Instant::now() + check.timeout;
+        Some(
+            match bop_ptrace::wait_child(&mut child, OnSignal::Kill, Some(deadline)) {
+                Ok(Waited::Exited(st)) => Checked::Exited(st.code().unwrap_or_else(|| {
+                    128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
+                })),
+                Ok(Waited::Interrupted(sig)) => Checked::Interrupted(sig),
+                Ok(Waited::TimedOut) => Checked::Failed(format!(
+                    "the check did not finish within {}",
+                    humantime::format_duration(check.timeout)
+                )),
+                Err(e) => Checked::Failed(format!("waiting for the check failed: {e}")),
+            },
+        )
     }
 }
 
@@ -2038,25 +2069,46 @@ fn fresh_run_dir(trace: &Path, cluster: &Cluster) -> Result<crate::rundir::RunDi
     crate::rundir::RunDir::create(trace, cluster).map_err(StartError)
 }
 
-/// Runs the cluster's `[run] setup` command; a failure stops the run before it starts.
-fn run_setup(setup: &str, cwd: &Path, run_dir: &Path) -> Result<(), StartError> {
+/// Runs the cluster's `[run] setup` command; a failure stops the run before it starts. The
+/// command runs in a process group of its own: SIGINT, SIGTERM or SIGHUP to bop kills it, with
+/// whatever it started, and is returned (the run is then interrupted before any node starts).
+fn run_setup(setup: &str, cwd: &Path, run_dir: &Path) -> Result<Option<i32>, StartError> {
+    use std::os::unix::process::CommandExt;
+    let cannot = |e: io::Error| StartError(format!("[run] setup could not start: {e}"));
+    // its output, kept for an error; files, not pipes: a daemon it leaves running may hold them
+    let (out, err) = (
+        tempfile::tempfile().map_err(cannot)?,
+        tempfile::tempfile().map_err(cannot)?,
+    );
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
         .arg(setup)
         .current_dir(cwd)
         .env("BOP_RUN_DIR", run_dir)
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().map_err(cannot)?)
+        .stderr(err.try_clone().map_err(cannot)?)
+        .process_group(0);
     bop_ptrace::clean_signals(&mut cmd);
-    let out = cmd
-        .output()
-        .map_err(|e| StartError(format!("[run] setup could not start: {e}")))?;
-    if !out.status.success() {
+    let mut child = cmd.spawn().map_err(cannot)?;
+    let status = match bop_ptrace::wait_child(&mut child, OnSignal::Kill, None) {
+        Ok(Waited::Exited(status)) => status,
+        Ok(Waited::Interrupted(sig)) => return Ok(Some(sig)),
+        Ok(Waited::TimedOut) => return Err(StartError("[run] setup did not end".into())),
+        Err(e) => return Err(StartError(format!("waiting for [run] setup failed: {e}"))),
+    };
+    if !status.success() {
+        let text = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut buf = Vec::new();
+            let _ = f.rewind().and_then(|()| f.read_to_end(&mut buf));
+            String::from_utf8_lossy(&buf).into_owned()
+        };
         return Err(StartError(format!(
-            "[run] setup `{setup}` failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "[run] setup `{setup}` failed ({status}): {}{}",
+            text(out),
+            text(err)
         )));
     }
-    Ok(())
+    Ok(None)
 }

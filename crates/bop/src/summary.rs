@@ -212,15 +212,16 @@ pub fn fault_outcome(r: &bop_trace::RuleOutcome) -> String {
 pub fn graph_doubts(f: &Footer) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(n) = f.hold_limit_releases.filter(|&n| n > 0) {
-        let (s, its) = if n == 1 { ("", "its") } else { ("s", "their") };
+        let its = if n == 1 { "its" } else { "their" };
         parts.push(format!(
-            "{n} event{s} released without {its} cause (hold limit or end of run): {its} edges are a guess"
+            "{} released without {its} cause (hold limit or end of run): {its} edges are a guess",
+            bop_trace::count(n, "event")
         ));
     }
     if let Some(n) = f.order_guesses.filter(|&n| n > 0) {
         parts.push(format!(
-            "{n} call{} let overlap another on the same stream after waiting {} ms: the order of their bytes is a guess",
-            if n == 1 { "" } else { "s" },
+            "{} let overlap another on the same stream after waiting {} ms: the order of their bytes is a guess",
+            bop_trace::count(n, "call"),
             crate::serial::WAIT_LIMIT.as_millis()
         ));
     }

@@ -270,12 +270,10 @@ fn run_blocks(
         std::fs::write(&script, format!("{TRAP}{}\n", b.body.join("\n"))).expect("write script");
         let out_path = scripts.path().join(format!("block-{n}.out"));
         let out = File::create(&out_path).expect("create output file");
-        // the bundled protocols' ports are fixed, and crates/bop/tests/protocols.rs runs them too
-        let _ports = b
-            .body
-            .iter()
-            .any(|l| l.contains("protocols"))
-            .then(|| fixed_ports(true));
+        // the bundled cluster files' ports (and unix.toml's socket path) are fixed, and other
+        // tests run them too (crates/bop/tests/protocols.rs, the demo in newcomer.rs): a block
+        // may run any of them, or `bop demo`, so it holds them all
+        let _ports = fixed_ports(true);
         let started = Instant::now();
         let mut child = Command::new("bash")
             .arg("-e")

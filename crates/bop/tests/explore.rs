@@ -1151,3 +1151,84 @@ fn explore_into_a_used_out_replaces_the_previous_runs_and_refuses_other_files() 
     );
     assert!(dir.join("run-000-fault-free.jsonl").exists());
 }
+
+/// Two campaigns (or a campaign and a census) never share an --out directory: the second is
+/// refused, naming the first, and leaves the first's files alone; once the first has ended
+/// the directory is free again.
+#[test]
+fn an_out_directory_in_use_is_refused() {
+    let sb = Sandbox::new();
+    let slow = sb.write(
+        "slow.toml",
+        "[[node]]\nname = \"a\"\ncmd = \"sleep 30\"\n\n[run]\ntimeout = \"60s\"\n",
+    );
+    let slow = slow.to_str().expect("utf-8");
+    let mut cmd = Command::new(bop_exe());
+    cmd.args(["explore", slow, "--out", "o", "--report", "r1.json"])
+        .env("PATH", tb_path());
+    let (child, out, err) = sb.spawn_command("first", &mut cmd);
+    let pid = child.id() as i32;
+    // the first holds the directory once its fault-free run is under way
+    let trace = sb.join("o/run-000-fault-free.jsonl");
+    let deadline = std::time::Instant::now() + RUN_LIMIT;
+    while !trace.exists() {
+        if std::time::Instant::now() > deadline {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let st = wait_limit(child, std::time::Duration::from_secs(10), "first");
+            panic!(
+                "the first campaign never started its run\n{}",
+                BopRun::collect(st, &out, &err, None).diag()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for (label, args) in [
+        (
+            "second",
+            vec!["explore", slow, "--out", "o", "--report", "r2.json"],
+        ),
+        ("census", vec!["census", slow, "--runs", "2", "--out", "o"]),
+    ] {
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let run = sb.bop(label, &args, None);
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "--out o is in use by bop explore (pid {pid}), still running"
+            )) && run.stderr.contains("--out o{}"),
+            "{label}: {}",
+            run.diag()
+        );
+        assert!(trace.exists(), "{label} removed the first campaign's trace");
+    }
+    // SAFETY: signalling the bop we started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let first = BopRun::collect(wait_limit(child, RUN_LIMIT, "first"), &out, &err, None);
+    first.expect_code(130);
+    // free again: a campaign on a quick system replaces the first's files there
+    let quick = sb.write("quick.toml", "[[node]]\nname = \"a\"\ncmd = \"true\"\n");
+    let args: Vec<String> = [
+        "explore",
+        quick.to_str().expect("utf-8"),
+        "--out",
+        "o",
+        "--report",
+        "r3.json",
+        "--budget",
+        "2",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let run = sb.bop("third", &args, None);
+    assert!(
+        !run.stderr.contains("in use"),
+        "the lock went with the first campaign:\n{}",
+        run.diag()
+    );
+    assert!(
+        sb.join("r3.json").exists(),
+        "the third campaign ran:\n{}",
+        run.diag()
+    );
+}

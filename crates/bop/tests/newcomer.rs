@@ -11,6 +11,8 @@ use common::*;
 #[test]
 fn demo_survives_a_busy_port_and_its_hints_run_as_printed() {
     let sb = Sandbox::new();
+    // the demo's port is the one of testbeds/echo.toml, which the docs' examples run
+    let _ports = fixed_ports(true);
     // hold the demo's port (if another program already holds it, it is busy all the same)
     let _held = std::net::TcpListener::bind("127.0.0.1:7101");
     let mut cmd = Command::new(bop_exe());
@@ -200,6 +202,88 @@ fn quiet_failure_shows_the_last_stderr_line_and_columns_align() {
     }
 }
 
+/// A failing node's last line on stderr is shown with its control characters escaped: its
+/// escape sequences (clear the screen, set the terminal's title) never reach the terminal.
+#[test]
+fn last_words_show_escape_sequences_as_text() {
+    let sb = Sandbox::new();
+    let run = sb.run_cluster(
+        "esc",
+        r#"[[node]]
+name = "n"
+cmd = '''sh -c 'printf "boom \033[2J\033]0;pwned\007 end\n" >&2; exit 4' '''
+"#,
+    );
+    run.expect_code(1);
+    assert!(
+        run.stdout
+            .contains(r"n's last line on stderr: boom \x1b[2J\x1b]0;pwned\x07 end"),
+        "{}",
+        run.diag()
+    );
+    assert!(
+        !run.output().contains(['\x1b', '\x07']),
+        "no control character printed:\n{}",
+        run.diag()
+    );
+}
+
+/// Ctrl-C ends a command that only reads and prints (stats, verify, diff, faults check) while
+/// it reads, as it ends any program: bop blocks the signals for its tracer, and these commands
+/// must not inherit that. Each reads a FIFO the test keeps open, so the read never ends by
+/// itself.
+#[test]
+fn ctrl_c_ends_a_reading_command_at_once() {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::process::ExitStatusExt;
+    let sb = Sandbox::new();
+    let header = r#"{"type":"header","format":2,"bop_version":"0.1.0","start_unix_ms":0,"backend":"ptrace+seccomp","nodes":[{"name":"a","cmd":"a","daemon":false}]}"#;
+    for (args, first) in [
+        (vec!["stats", "in"], header),
+        (vec!["verify", "in"], header),
+        (vec!["diff", "in", "in"], header),
+        (vec!["faults", "check", "in"], "crash a at a.recv(b)#2"),
+    ] {
+        let fifo = sb.join("in");
+        let _ = std::fs::remove_file(&fifo);
+        let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        let label = args.join("-");
+        let mut cmd = Command::new(bop_exe());
+        cmd.args(&args);
+        let (child, out, err) = sb.spawn_command(&label, &mut cmd);
+        // open the FIFO's write end once bop has opened its read end (ENXIO until then)
+        let deadline = std::time::Instant::now() + RUN_LIMIT;
+        let mut writer = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+            {
+                Ok(w) => break w,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(e) => panic!("{label}: bop never opened the FIFO: {e}"),
+            }
+        };
+        std::io::Write::write_all(&mut writer, format!("{first}\n").as_bytes()).expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: signalling the bop we started.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        // the write end stays open: the read can only end by the signal
+        let status = wait_limit(child, std::time::Duration::from_secs(10), &label);
+        drop(writer);
+        let run = BopRun::collect(status, &out, &err, None);
+        assert!(
+            run.status.signal() == Some(libc::SIGINT) || run.code() == Some(130),
+            "{label}: ended by SIGINT:\n{}",
+            run.diag()
+        );
+    }
+}
+
 /// Counts of one are singular.
 #[test]
 fn a_count_of_one_is_singular() {
@@ -236,6 +320,8 @@ fn a_closed_pipe_ends_a_report_quietly() {
     for args in [
         vec!["stats", "t.jsonl"],
         vec!["export", "t.jsonl", "--format", "json", "-o", "-"],
+        // a document is written beside the trace, and its path printed
+        vec!["export", "t.jsonl", "--format", "html"],
         vec!["verify", "t.jsonl"],
     ] {
         // a pipe whose reader is gone before bop writes
@@ -253,6 +339,9 @@ fn a_closed_pipe_ends_a_report_quietly() {
             // export feeds Graphviz through a pipe, so it keeps SIGPIPE ignored and stops
             // writing at a closed stdout itself
             assert!(out.status.success(), "{args:?}: {stderr}");
+            if args.contains(&"html") {
+                assert!(sb.join("t.html").is_file(), "{args:?}: the file is written");
+            }
         } else {
             assert_eq!(
                 out.status.signal(),

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bop_syscalls::SockAddr;
-use bop_trace::{Event, Trace};
+use bop_trace::{Event, Footer, Trace};
 use common::*;
 
 fn inet(s: &str) -> SockAddr {
@@ -701,6 +701,92 @@ grace = "2s"
         alive.is_empty(),
         "processes of the run still running after bop exited: {alive:?}"
     );
+}
+
+/// Runs `toml`, waits until the command it runs before or after the nodes has written the pid
+/// of its `sleep 30` to `sleep.pid`, sends `sig` to bop. Asserts that bop ended at once, exit
+/// 130, its footer's verdict interrupted and its reason naming the signal and `reason`, and
+/// that the sleep is gone with it. Returns bop's run and its footer.
+fn interrupted_while_waiting(name: &str, toml: &str, sig: i32, reason: &str) -> (BopRun, Footer) {
+    let sb = Sandbox::new();
+    let cluster = sb.write(&format!("{name}.toml"), toml);
+    let trace = sb.join(&format!("{name}.jsonl"));
+    let mut cmd = Command::new(bop_exe());
+    cmd.arg("run")
+        .arg(&cluster)
+        .arg("--trace")
+        .arg(&trace)
+        .arg("-q");
+    let (child, out, err) = sb.spawn_command(name, &mut cmd);
+    let bop_pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sleep_pid = loop {
+        let text = std::fs::read_to_string(sb.join("sleep.pid")).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            break pid;
+        }
+        if Instant::now() > deadline {
+            unsafe { libc::kill(bop_pid, libc::SIGKILL) };
+            let st = wait_limit(child, Duration::from_secs(5), name);
+            panic!(
+                "sleep.pid was not written\n{}",
+                BopRun::collect(st, &out, &err, Some(trace)).diag()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: signalling the bop we started.
+    assert_eq!(unsafe { libc::kill(bop_pid, sig) }, 0);
+    // far less than the sleep's 30 s
+    let status = wait_limit(child, Duration::from_secs(10), name);
+    let run = BopRun::collect(status, &out, &err, Some(trace));
+    run.expect_code(130);
+    let f = run.footer();
+    assert_eq!(f.verdict, "interrupted", "{}", run.diag());
+    let sig_name = bop_syscalls::signal_name(sig);
+    assert!(
+        f.reason
+            .as_deref()
+            .is_some_and(|r| r.contains(sig_name) && r.contains(reason)),
+        "the reason names {sig_name} and {reason:?}: {}",
+        run.diag()
+    );
+    let alive = wait_gone(&BTreeSet::from([sleep_pid]), Duration::from_secs(2));
+    assert!(alive.is_empty(), "{name}: the sleep still runs");
+    (run, f)
+}
+
+/// SIGTERM while the `[run] setup` command runs stops it and what it started, and the run ends
+/// as interrupted (exit 130) before any node starts.
+#[test]
+fn sigterm_during_setup_stops_it_and_the_run() {
+    let (run, f) = interrupted_while_waiting(
+        "setup",
+        "[[node]]\nname = \"n\"\ncmd = \"true\"\n\n\
+         [run]\nsetup = \"sleep 30 & echo $! > sleep.pid; wait\"\n",
+        libc::SIGTERM,
+        "stopped the run",
+    );
+    assert!(
+        run.stderr.contains("during the [run] setup"),
+        "{}",
+        run.diag()
+    );
+    assert_eq!(node_outcome(&f, "n").events, 0, "no node started");
+}
+
+/// SIGINT while the `[check]` command runs stops it and what it started; the run ends as
+/// interrupted (exit 130).
+#[test]
+fn sigint_during_the_check_stops_it_and_the_run() {
+    let (_, f) = interrupted_while_waiting(
+        "check",
+        "[[node]]\nname = \"n\"\ncmd = \"true\"\n\n\
+         [check]\ncmd = \"sh -c 'sleep 30 & echo $! > sleep.pid; wait'\"\n",
+        libc::SIGINT,
+        "during the check",
+    );
+    assert_eq!(node_outcome(&f, "n").exit, Some(0));
 }
 
 #[test]

@@ -19,6 +19,12 @@ pub(crate) fn op_fill(op: &str) -> &'static str {
     }
 }
 
+/// The edge kinds with a style of their own ([`edge_style`]), in the legends' order, and
+/// `other` for the rest.
+pub(crate) const EDGE_KINDS: [&str; 8] = [
+    "msg", "connect", "eof", "reset", "fork", "exit", "signal", "other",
+];
+
 /// The colour and Graphviz style of an edge, by kind.
 pub(crate) fn edge_style(kind: &str) -> (&'static str, &'static str) {
     match kind {
@@ -95,12 +101,11 @@ pub fn dot(m: &Model, title: &str) -> String {
         }
         for &ix in &host.events {
             let ev = &m.events[ix];
-            let failed = ev
-                .event
-                .errno
-                .as_deref()
-                .is_some_and(|e| e != "EINPROGRESS");
-            let border = if failed { ", color=\"#dc2626\"" } else { "" };
+            let border = if ev.failed() {
+                ", color=\"#dc2626\""
+            } else {
+                ""
+            };
             o.push_str(&format!(
                 "    e{} [label={}, fillcolor=\"{}\", tooltip={}{border}];\n",
                 ev.id,

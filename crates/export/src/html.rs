@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::dot::edge_style;
+use crate::dot::{edge_style, EDGE_KINDS};
 use crate::json::graph_out;
 use crate::layout::{columns, node_color, rows, Rows};
 use crate::model::Model;
@@ -30,12 +30,10 @@ pub(crate) const OP_COLORS: [(&str, &str); 16] = [
     ("other", "#cbd5e1"),
 ];
 
-/// The edge kinds the legend lists (others are drawn as `other`).
-const EDGE_KINDS: [&str; 8] = [
-    "msg", "connect", "eof", "reset", "fork", "exit", "signal", "other",
-];
-
-fn html_escape(s: &str) -> String {
+/// Text for HTML and SVG (XML 1.0) content and attribute values: markup characters escaped,
+/// tabs and line breaks as spaces, and the characters XML forbids (other controls, U+FFFE,
+/// U+FFFF) replaced by U+FFFD.
+pub(crate) fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -44,6 +42,8 @@ fn html_escape(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            '\t' | '\n' | '\r' => o.push(' '),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => o.push('\u{fffd}'),
             c => o.push(c),
         }
     }
@@ -108,7 +108,7 @@ pub fn html(m: &Model, title: &str) -> String {
     let (mid, tail) = rest.split_once("@@DATA@@").unwrap_or((rest, ""));
     let mut out = String::with_capacity(VIEWER.len() + data.len() + title.len());
     out.push_str(head);
-    out.push_str(&html_escape(title));
+    out.push_str(&escape(title));
     out.push_str(mid);
     out.push_str(&data);
     out.push_str(tail);

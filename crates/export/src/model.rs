@@ -59,6 +59,17 @@ pub struct Ev<'a> {
     pub label: String,
 }
 
+impl Ev<'_> {
+    /// Whether its call failed: an errno other than `EINPROGRESS` (which a non-blocking
+    /// `connect` returns on its way to success). Drawn with a red border.
+    pub fn failed(&self) -> bool {
+        self.event
+            .errno
+            .as_deref()
+            .is_some_and(|e| e != "EINPROGRESS")
+    }
+}
+
 /// A happens-before edge between two events of the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -203,13 +214,10 @@ impl<'a> Model<'a> {
         }
         if made_up > 0 {
             warnings.push(format!(
-                "{} no graph fields (id, lane, vc): they are placed after the \
+                "{} {} no graph fields (id, lane, vc): they are placed after the \
                  others, in file order, with clocks from program order only",
-                if made_up == 1 {
-                    "1 event has".to_string()
-                } else {
-                    format!("{made_up} events have")
-                }
+                bop_trace::count(made_up, "event"),
+                if made_up == 1 { "has" } else { "have" }
             ));
         }
         keyed.sort_by_key(|&(id, _, i)| (id, i));

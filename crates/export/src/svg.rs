@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::dot::edge_style;
-use crate::html::OP_COLORS;
+use crate::dot::{edge_style, EDGE_KINDS};
+use crate::html::{escape, OP_COLORS};
 use crate::layout::{columns, node_color, rows, Rows};
 use crate::model::Model;
 
@@ -22,25 +22,6 @@ const GAP: f64 = 22.0;
 /// Roughly how wide a character of the labels (10.5 px monospace) and of the legend is.
 const LABEL_CHAR_W: f64 = 6.6;
 const LEGEND_CHAR_W: f64 = 6.8;
-
-/// Text for SVG (XML 1.0) content and attribute values: markup characters escaped, and the
-/// characters XML forbids (controls other than tab and line breaks) replaced by U+FFFD.
-fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            '\t' | '\n' | '\r' => o.push(' '),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => o.push('\u{fffd}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 /// An SVG `stroke-dasharray` and width for an edge style (the same as the page's).
 fn dash_width(style: &str) -> (&'static str, f64) {
@@ -64,9 +45,10 @@ fn op_color(op: &str) -> &'static str {
 /// The edge kind a marker and legend entry is drawn for: the kinds with a style of their own,
 /// every other as `other`.
 fn edge_class(kind: &str) -> &str {
-    match kind {
-        "msg" | "connect" | "eof" | "reset" | "fork" | "exit" | "signal" => kind,
-        _ => "other",
+    if EDGE_KINDS.contains(&kind) {
+        kind
+    } else {
+        "other"
     }
 }
 
@@ -106,12 +88,10 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
         .filter(|l| l.from.is_some())
         .map(|l| edge_class(&l.kind))
         .collect();
-    let edge_entries: Vec<&str> = [
-        "msg", "connect", "eof", "reset", "fork", "exit", "signal", "other",
-    ]
-    .into_iter()
-    .filter(|k| kinds.contains(k))
-    .collect();
+    let edge_entries: Vec<&str> = EDGE_KINDS
+        .into_iter()
+        .filter(|k| kinds.contains(k))
+        .collect();
     let legend_w = |items: &mut dyn Iterator<Item = &str>| {
         2.0 * LEFT
             + 60.0
@@ -123,11 +103,11 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
 
     let t = m.trace;
     let mut meta = format!(
-        "{} events · {} threads · {} nodes · {} edges",
-        m.events.len(),
-        m.hosts.len(),
-        m.nodes.len(),
-        m.links.iter().filter(|l| l.from.is_some()).count()
+        "{} · {} · {} · {}",
+        bop_trace::count(m.events.len(), "event"),
+        bop_trace::count(m.hosts.len(), "thread"),
+        bop_trace::count(m.nodes.len(), "node"),
+        bop_trace::count(m.links.iter().filter(|l| l.from.is_some()).count(), "edge")
     );
     match &t.footer {
         Some(f) => {
@@ -161,7 +141,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          viewBox=\"0 0 {width} {height}\">\n<title>{} · bop</title>\n",
-        xml(title)
+        escape(title)
     );
     o.push_str(
         "<style>\n\
@@ -175,9 +155,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
          .dot.failed { stroke: #dc2626; stroke-width: 2; }\n\
          </style>\n<defs>\n",
     );
-    for k in [
-        "msg", "connect", "eof", "reset", "fork", "exit", "signal", "other",
-    ] {
+    for k in EDGE_KINDS {
         let _ = writeln!(
             o,
             "<marker id=\"mk-{k}\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" \
@@ -197,12 +175,12 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
         o,
         "<text x=\"{LEFT}\" y=\"26\" font-size=\"15\"><tspan font-weight=\"700\">bop</tspan> \
          {}</text>",
-        xml(title)
+        escape(title)
     );
     let _ = writeln!(
         o,
         "<text class=\"muted\" x=\"{LEFT}\" y=\"45\" font-size=\"12\">{}</text>",
-        xml(&meta)
+        escape(&meta)
     );
     let mut x = LEFT;
     let _ = write!(
@@ -216,7 +194,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
             "<circle cx=\"{:.1}\" cy=\"62\" r=\"5\" fill=\"{c}\"/><text x=\"{:.1}\" y=\"66\">{}</text>",
             x + 5.0,
             x + 14.0,
-            xml(op)
+            escape(op)
         );
         x += 26.0 + text_w(op);
     }
@@ -244,13 +222,13 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
         let left = LEFT + col[h] as f64 * col_w;
         let node = m.node_of(h);
         let tip = format!(
-            "{}: node {node}, pid {}, tid {}, {} events",
+            "{}: node {node}, pid {}, tid {}, {}",
             host.name,
             host.pid,
             host.tid,
-            host.events.len()
+            bop_trace::count(host.events.len(), "event")
         );
-        let _ = write!(o, "<g id=\"lane-{h}\"><title>{}</title>", xml(&tip));
+        let _ = write!(o, "<g id=\"lane-{h}\"><title>{}</title>", escape(&tip));
         for y in [HEAD_Y, foot_y] {
             let _ = write!(
                 o,
@@ -259,7 +237,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
                  <text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">pid {} · tid {}</text>",
                 left + 10.0,
                 y + 17.0,
-                xml(&host.name),
+                escape(&host.name),
                 left + 10.0,
                 y + 32.0,
                 host.pid,
@@ -299,7 +277,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
             y1 + dy * r1 / len,
             x2 - dx * r2 / len,
             y2 - dy * r2 / len,
-            xml(&l.kind),
+            escape(&l.kind),
             a.id,
             b.id
         );
@@ -308,12 +286,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
 
     for (ix, ev) in m.events.iter().enumerate() {
         let (x, y) = (x_of(ev.host), y_of(ix));
-        let failed = ev
-            .event
-            .errno
-            .as_deref()
-            .is_some_and(|e| e != "EINPROGRESS");
-        let class = if failed { "dot failed" } else { "dot" };
+        let class = if ev.failed() { "dot failed" } else { "dot" };
         let fill = op_color(&ev.op);
         let host = m.hosts.get(ev.host).map_or("", |h| h.name.as_str());
         let _ = write!(
@@ -321,8 +294,8 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
             "<g id=\"e{}\"><title>#{} {}: {}</title>",
             ev.id,
             ev.id,
-            xml(host),
-            xml(&ev.text)
+            escape(host),
+            escape(&ev.text)
         );
         if ev.op == "fault" {
             let _ = write!(
@@ -344,7 +317,7 @@ pub fn svg(m: &Model, title: &str, how: Rows) -> String {
             "<text class=\"label\" x=\"{}\" y=\"{}\">{}</text></g>",
             x + 11.0,
             y + 3.5,
-            xml(&ev.label)
+            escape(&ev.label)
         );
     }
     o.push_str("</g>\n</svg>\n");

@@ -835,3 +835,25 @@ fn the_svg_draws_every_event_and_edge_and_escapes_text() {
     assert!(s.contains("t&lt;1&gt;"));
     assert!(!s.contains("<1>") && !s.contains("<b>"));
 }
+
+#[test]
+fn counts_of_one_are_singular_and_titles_escaped_alike() {
+    let mut t = echo();
+    t.events.truncate(1);
+    t.events[0].from = None;
+    let node = t.events[0].node.to_string();
+    if let Some(h) = &mut t.header {
+        h.nodes.retain(|n| n.name == node);
+    }
+    let m = Model::new(&t);
+    assert_eq!((m.events.len(), m.hosts.len(), m.nodes.len()), (1, 1, 1));
+    let s = svg(&m, "t", Rows::Id);
+    assert!(s.contains(">1 event · 1 thread · 1 node · 0 edges"), "{s}");
+    assert!(s.contains(", 1 event</title>"), "{s}");
+    // the page and the SVG escape a title the same way
+    let page = html(&m, "a\u{1}<b>");
+    assert!(page.contains("a\u{fffd}&lt;b&gt;"));
+    assert!(!page.contains('\u{1}'));
+    let s = svg(&m, "a\u{1}<b>", Rows::Id);
+    assert!(s.contains("a\u{fffd}&lt;b&gt;"));
+}

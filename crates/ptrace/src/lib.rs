@@ -17,11 +17,15 @@ pub mod children;
 mod filter;
 mod launch;
 mod memory;
+pub mod signals;
 mod tracer;
 mod waker;
 
-pub use children::{clean_signals, take_interrupt, wait_or_interrupt, Waited};
+pub use children::{clean_signals, wait_child, OnSignal, Waited};
 pub use filter::build as build_filter;
 pub use launch::{Spawn, SpawnError};
 pub use memory::TraceeMemory;
-pub use tracer::{block_signals, Action, Event, Exit, TaskKind, Tracer};
+pub use signals::{
+    block_signals, sigset, take_interrupt, take_signal, unblock_signals, STOP_SIGNALS,
+};
+pub use tracer::{Action, Event, Exit, TaskKind, Tracer};

@@ -33,29 +33,6 @@ struct SyscallInfo {
     data: [u64; 8],
 }
 
-/// Blocks SIGCHLD, SIGINT, SIGTERM and SIGHUP in the calling thread (and every thread it
-/// starts afterwards): the tracer receives them synchronously while it waits for stops.
-/// Call it first thing in `main`.
-pub fn block_signals() {
-    // SAFETY: plain sigprocmask on a local set.
-    unsafe {
-        let set = wait_set();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
-fn wait_set() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local value.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGCHLD, libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
-}
-
 /// How a task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -310,6 +287,17 @@ impl Tracer {
     /// How many threads are traced.
     pub fn thread_count(&self) -> usize {
         self.threads.len()
+    }
+
+    /// Ends the watcher thread [`Tracer::next_event`] starts (the next call starts a new
+    /// one). Until then it takes every SIGINT, SIGTERM and SIGHUP; afterwards they stay pending
+    /// for whoever waits for them (bop waiting for a command after the run,
+    /// [`crate::wait_child`]). A signal it took and did not report is made pending again.
+    pub fn stop_watching(&mut self) {
+        if let Some(sig) = self.waker.take().and_then(Waker::stop) {
+            // SAFETY: a signal to bop itself, which blocks it: it stays pending.
+            unsafe { libc::kill(libc::getpid(), sig) };
+        }
     }
 
     /// Waits for the next event, until `deadline` if given.

@@ -60,16 +60,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The signals the watcher takes: the stop signals, and the tracer's nudge.
 fn watcher_set() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local value.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1] {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
+    let [int, term, hup] = crate::signals::STOP_SIGNALS;
+    crate::signals::sigset(&[int, term, hup, libc::SIGUSR1])
 }
 
 impl Waker {
@@ -161,13 +155,33 @@ impl Waker {
     }
 }
 
-impl Drop for Waker {
-    fn drop(&mut self) {
+impl Waker {
+    /// Ends the watcher thread and reaps its wake children; returns a signal it took and did
+    /// not report.
+    pub(crate) fn stop(mut self) -> Option<i32> {
+        self.end();
+        let mut s = lock(&self.shared.state);
+        for pid in s.children.drain() {
+            // SAFETY: a wake child of ours, which exits at once.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) };
+        }
+        self.shared.children.store(0, Ordering::Release);
+        s.signal.take()
+    }
+
+    /// Makes the watcher thread end, and waits for it.
+    fn end(&mut self) {
         lock(&self.shared.state).quit = true;
-        self.nudge();
         if let Some(t) = self.thread.take() {
+            self.nudge();
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -196,13 +210,8 @@ fn watch(shared: &Shared, set: &libc::sigset_t) {
             // nothing to wait for but signals and nudges; re-check now and then regardless
             None => std::time::Duration::from_secs(1),
         };
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: sigtimedwait on signals this thread blocks, with a local timeout.
-        let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
-        if sig == libc::SIGINT || sig == libc::SIGTERM || sig == libc::SIGHUP {
+        let sig = crate::signals::take_signal(set, timeout);
+        if let Some(sig) = sig.filter(|s| crate::signals::STOP_SIGNALS.contains(s)) {
             let mut s = lock(state);
             s.signal = Some(sig);
             wake(shared, &mut s);

@@ -1558,14 +1558,16 @@ pub fn assert_interrupted_by(run: &BopRun, sig: &str) -> Trace {
 }
 
 /// A lock on the fixed ports of the bundled cluster files (testbeds/*.toml and
-/// testbeds/protocols/*.toml, which name their ports), for tests that run those files as they
-/// are. Held until dropped.
+/// testbeds/protocols/*.toml, which name their ports; testbeds/unix.toml's socket path), for
+/// tests that run those files as they are, or hold or use one of those ports (`bop demo` and
+/// its port 7101). Held until dropped. A test that runs its own cluster file on
+/// [`free_port`]s needs none.
 pub struct FixedPorts(#[allow(dead_code)] nix::fcntl::Flock<File>);
 
 /// Takes the [`FixedPorts`] lock: shared for a test that runs one protocol's file (different
 /// files use different ports, so such tests run side by side, and the runs of one file are
-/// made one after another inside one test), exclusive for one that may run any of them (the
-/// docs' examples, tests/docs.rs). Tests run in separate processes under nextest, hence a
+/// made one after another inside one test), exclusive for one that may run any of them (every
+/// block of the docs' examples, tests/docs.rs) or holds one of the ports itself. Tests run in separate processes under nextest, hence a
 /// file lock (flock) in the target directory.
 pub fn fixed_ports(exclusive: bool) -> FixedPorts {
     use nix::fcntl::{Flock, FlockArg};
