@@ -4,14 +4,9 @@
 //! Exit codes: 0 the run passed, 1 it failed (or hung), 2 a usage, configuration or start-up
 //! error, 130 interrupted.
 
-mod census;
-mod explore;
-mod fingerprint;
-mod follow;
+use bop_campaign::{census, explore, fingerprint, lineage};
 mod graphviz;
-mod hitting;
 mod inject;
-mod lineage;
 mod output;
 mod pairs;
 mod probe;
@@ -1199,7 +1194,7 @@ fn cmd_export(args: ExportArgs) -> i32 {
             }
         }
         Some(p) => {
-            if let Err(e) = crate::output::replace_private(&p, &bytes) {
+            if let Err(e) = bop_trace::files::replace_private(&p, &bytes) {
                 return usage_error(format!("cannot write {}: {e}", p.display()));
             }
             if announce {

@@ -23,13 +23,13 @@ use bop_ptrace::{
 use bop_syscalls::{decode, signal_name, Call};
 use bop_trace::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, Writer, FORMAT};
 
-use crate::follow::Follower;
 use crate::inject;
 use crate::output::{self, Capture};
 use crate::probe::PidfdProbe;
 use crate::ready;
 use crate::record::syscall_event;
 use crate::serial::{Channel, Channels, Serial};
+use bop_campaign::follow::Follower;
 
 /// How often a pending `ready` condition is checked.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -303,7 +303,7 @@ pub fn run(cluster: &Cluster, opts: &Options) -> Result<Outcome, StartError> {
         StartError(format!(
             "cannot create the trace file {}: {}",
             opts.trace.display(),
-            output::refuse_symlink(e)
+            bop_trace::files::refuse_symlink(e)
         ))
     })?;
     let start = Instant::now();
@@ -1766,7 +1766,7 @@ impl Runner<'_> {
                     last_words = stderr_of
                         .get(node)
                         .and_then(Option::as_deref)
-                        .and_then(crate::output::last_line)
+                        .and_then(bop_trace::files::last_line)
                         .map(|line| (self.cluster.nodes[node].name.clone(), line));
                     ("fail", Some(why), 1)
                 }

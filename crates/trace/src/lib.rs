@@ -7,6 +7,7 @@
 
 mod data;
 mod encode;
+pub mod files;
 mod reader;
 mod record;
 mod words;

@@ -1,8 +1,7 @@
 //! Streaming a trace to a file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,13 +24,7 @@ pub struct Writer {
 impl Writer {
     /// Creates (or truncates) the trace file with mode 0600, refusing to follow a symlink.
     pub fn create(path: &Path) -> io::Result<Writer> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)?;
+        let file = crate::files::create_private(path)?;
         Ok(Writer {
             out: BufWriter::with_capacity(64 * 1024, file),
             dirty: false,

@@ -232,7 +232,7 @@ pub fn census(cluster: &Cluster, opts: &Options) -> Result<Ended, ExploreError> 
     let json = serde_json::to_string_pretty(&c)
         .map_err(|e| ExploreError(format!("cannot encode the census: {e}")))?;
     let path = opts.out.join("census.json");
-    crate::output::write_private(&path, (json + "\n").as_bytes())
+    bop_trace::files::write_private(&path, (json + "\n").as_bytes())
         .map_err(|e| ExploreError(format!("cannot write {}: {e}", path.display())))?;
     Ok(Ended::Census(c))
 }
@@ -345,7 +345,7 @@ fn draw(classes: &[Class], sequence: &[usize], path: &Path) -> Result<(), Explor
             .map_err(plot_error)?;
         root.present().map_err(plot_error)?;
     }
-    crate::output::write_private(path, svg.as_bytes())
+    bop_trace::files::write_private(path, svg.as_bytes())
         .map_err(|e| ExploreError(format!("cannot write the plot {}: {e}", path.display())))?;
     Ok(())
 }

@@ -235,7 +235,7 @@ pub fn run_bop(
         cmd.arg("--fault").arg(f);
     }
     let log_path = out.join(format!("{name}.out"));
-    let log = crate::output::create_private(&log_path)
+    let log = bop_trace::files::create_private(&log_path)
         .map_err(|e| ExploreError(format!("cannot write in {}: {e}", out.display())))?;
     let log2 = log
         .try_clone()
@@ -465,7 +465,7 @@ impl Campaign<'_> {
     }
 }
 
-/// The last lines of each node's output logs, beside the trace ([`crate::output::last_lines`]).
+/// The last lines of each node's output logs, beside the trace ([`bop_trace::files::last_lines`]).
 fn last_output(trace: &Path, cluster: &Cluster) -> std::collections::BTreeMap<String, Vec<String>> {
     let stem = trace.with_extension("");
     let mut out = std::collections::BTreeMap::new();
@@ -473,7 +473,7 @@ fn last_output(trace: &Path, cluster: &Cluster) -> std::collections::BTreeMap<St
         let mut lines = Vec::new();
         for stream in ["stdout", "stderr"] {
             let p = PathBuf::from(format!("{}.{}.{stream}", stem.display(), n.name));
-            let tail = crate::output::last_lines(&p, 5);
+            let tail = bop_trace::files::last_lines(&p, 5);
             lines.extend(tail.iter().map(|l| format!("{stream}: {l}")));
         }
         if !lines.is_empty() {
@@ -533,7 +533,7 @@ fn lock_out(dir: &Path, command: &str) -> Result<OutLock, ExploreError> {
                 "--out {}: cannot open its lock file {}: {}",
                 dir.display(),
                 path.display(),
-                crate::output::refuse_symlink(e)
+                bop_trace::files::refuse_symlink(e)
             ))
         })?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -548,7 +548,7 @@ fn lock_out(dir: &Path, command: &str) -> Result<OutLock, ExploreError> {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             let holder = match holder.trim() {
                 "" => "another bop".to_string(),
-                h => crate::output::printable(h),
+                h => bop_trace::files::printable(h),
             };
             Err(ExploreError(format!(
                 "--out {} is in use by {holder}, still running: its files there would be \
@@ -706,7 +706,7 @@ pub fn explore(cluster: &Cluster, opts: &Options) -> Result<Report, ExploreError
 pub fn write_report(path: &Path, report: &Report) -> Result<(), ExploreError> {
     let text = serde_json::to_string_pretty(report)
         .map_err(|e| ExploreError(format!("cannot encode the report: {e}")))?;
-    crate::output::write_private(path, (text + "\n").as_bytes())
+    bop_trace::files::write_private(path, (text + "\n").as_bytes())
         .map_err(|e| ExploreError(format!("cannot write the report {}: {e}", path.display())))
 }
 
