@@ -146,9 +146,16 @@ fn fault_summary_says_what_each_rule_did_and_why_not() {
         "{p}\n{}",
         run.diag()
     );
-    assert!(line("crash client2 at client2.send(server)#9").ends_with(
-        "never fired (its trigger client2.send(server)#9 needs 9 matching events; the run had 1)"
-    ));
+    // how many messages client2 got to send before the server died depends on timing
+    let c = line("crash client2 at client2.send(server)#9");
+    assert!(
+        c.ends_with("never fired (its trigger client2.send(server)#9 never happened)")
+            || c.contains(
+                "never fired (its trigger client2.send(server)#9 needs 9 matching events; the run had "
+            ),
+        "{c}\n{}",
+        run.diag()
+    );
     assert!(line("restart server after 5s")
         .ends_with("never fired (server never crashed, so there was nothing to restart)"));
     assert!(line("drop client2 -> server after 1h").contains("never fired (the run ended at "));
