@@ -7,17 +7,22 @@
 //! after the other. Needs redis-server and redis-cli: without them the test is skipped, unless
 //! the environment variable CI is set (CI installs them), where it fails.
 
+mod system;
+
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bop_syscalls::SockAddr;
-use bop_trace::{Event, Trace};
+use bop_trace::Event;
+use system::*;
 
-/// One bop run may take at most this long (the cluster file's own timeout is 90 s).
-const RUN_LIMIT: Duration = Duration::from_secs(150);
+/// The system under test; one bop run of it may take at most `run_limit` (the cluster file's
+/// own timeout is 90 s).
+const SYSTEM: System = System {
+    name: "redis",
+    run_limit: Duration::from_secs(150),
+    ports: &PORTS,
+};
 
 const PORTS: [u16; 6] = [7311, 7312, 7313, 7315, 7316, 7317];
 const PRIMARY: &str = "127.0.0.1:7311";
@@ -26,179 +31,11 @@ const RULE: &str = "crash primary after client.send(primary)#1";
 /// MSG_PEEK: a receive that leaves the data in the socket (its bytes are received again).
 const MSG_PEEK: i64 = 2;
 
-fn system_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../systems/redis")
-}
-
-/// Whether `prog` is an executable file in a directory of PATH.
-fn in_path(prog: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
-    std::env::split_paths(&path).any(|d| {
-        std::fs::metadata(d.join(prog))
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
-}
-
-/// What one `bop run` did.
-struct Run {
-    label: String,
-    code: Option<i32>,
-    output: String,
-    trace_path: PathBuf,
-    trace: Trace,
-    stats: serde_json::Value,
-    took: Duration,
-}
-
-impl Run {
-    /// bop's output and the nodes' logs, for assertion messages.
-    fn diag(&self) -> String {
-        let mut s = format!(
-            "--- {}: bop exit {:?} ---\n{}\n",
-            self.label, self.code, self.output
-        );
-        let dir = self.trace_path.parent().expect("trace dir");
-        let stem = self
-            .trace_path
-            .file_stem()
-            .expect("trace stem")
-            .to_string_lossy()
-            .into_owned();
-        let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        logs.retain(|p| {
-            let n = p.file_name().unwrap_or_default().to_string_lossy();
-            n.starts_with(&format!("{stem}.")) && (n.ends_with(".stdout") || n.ends_with(".stderr"))
-        });
-        logs.sort();
-        for l in logs {
-            let text = std::fs::read_to_string(&l).unwrap_or_default();
-            if !text.is_empty() {
-                // the servers' logs are long: their ends are what matters
-                let lines: Vec<&str> = text.lines().collect();
-                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-                s += &format!("--- {} (last 40 lines) ---\n{tail}\n", l.display());
-            }
-        }
-        s
-    }
-
-    fn node_events<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
-        self.trace.events.iter().filter(move |e| e.node == node)
-    }
-}
-
-/// `bop run systems/redis/cluster.toml --trace DIR/LABEL.jsonl -q [extra]`, then reads the
-/// trace and `bop stats --json`.
-fn bop_run(dir: &Path, label: &str, extra: &[&str]) -> Run {
-    let cluster = system_dir().join("cluster.toml");
-    let trace_path = dir.join(format!("{label}.jsonl"));
-    let out_path = dir.join(format!("{label}.bop-output"));
-    let out = std::fs::File::create(&out_path).expect("create output file");
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bop"))
-        .arg("run")
-        .arg(&cluster)
-        .arg("--trace")
-        .arg(&trace_path)
-        .arg("-q")
-        .args(extra)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup output file"))
-        .stderr(out)
-        .spawn()
-        .expect("start bop");
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{label}: bop did not finish within {RUN_LIMIT:?}\n{}",
-                std::fs::read_to_string(&out_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = started.elapsed();
-    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let trace = bop_trace::read_file(&trace_path)
-        .unwrap_or_else(|e| panic!("{label}: cannot read the trace: {e}\n{output}"));
-    let st = Command::new(env!("CARGO_BIN_EXE_bop"))
-        .arg("stats")
-        .arg(&trace_path)
-        .arg("--json")
-        .output()
-        .expect("run bop stats");
-    assert_eq!(
-        st.status.code(),
-        Some(0),
-        "{label}: bop stats failed: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    let stats: serde_json::Value = serde_json::from_slice(&st.stdout)
-        .unwrap_or_else(|e| panic!("{label}: bop stats --json printed no JSON: {e}"));
-    Run {
-        label: label.into(),
-        code: status.code(),
-        output,
-        trace_path,
-        trace,
-        stats,
-        took,
-    }
-}
-
-fn id(e: &Event) -> u64 {
-    e.id.expect("every event has an id")
-}
-
-fn inet(s: &str) -> SockAddr {
-    SockAddr::Inet(s.parse().expect("socket address"))
-}
-
-/// The sends of `node` on a stream socket whose peer is `peer`.
-fn sends_to<'a>(run: &'a Run, node: &'a str, peer: &str) -> Vec<&'a Event> {
-    let peer = inet(peer);
-    run.node_events(node)
-        .filter(|e| {
-            e.kind == "syscall"
-                && e.op.as_deref() == Some("send")
-                && e.sock
-                    .as_ref()
-                    .is_some_and(|s| s.ty == "stream" && s.peer.as_ref() == Some(&peer))
-        })
-        .collect()
-}
-
-/// The `bop stats --json` pair `from -> to`: (connections, messages, bytes).
-fn pair(run: &Run, from: &str, to: &str) -> (u64, u64, u64) {
-    run.stats["pairs"]
-        .as_array()
-        .expect("stats pairs")
-        .iter()
-        .find(|p| p["from"] == from && p["to"] == to)
-        .map(|p| {
-            (
-                p["connections"].as_u64().unwrap_or(0),
-                p["messages"].as_u64().unwrap_or(0),
-                p["bytes"].as_u64().unwrap_or(0),
-            )
-        })
-        .unwrap_or_default()
-}
-
 /// What every run must show, with or without faults: it passed (the client's checks and the
 /// [check] of the cluster file), no byte is unaccounted for, every receive between traced
 /// nodes is attributed to the sends it came from, and every process and thread of every node
 /// was followed from its creation to its end.
-fn assert_common(run: &Run) {
+fn assert_common(run: &SystemRun) {
     let diag = run.diag();
     let label = &run.label;
     assert_eq!(run.code, Some(0), "{label}: bop run should exit 0\n{diag}");
@@ -354,18 +191,6 @@ fn assert_common(run: &Run) {
     }
 }
 
-/// Fails with a clear message if something else listens on one of the system's ports.
-fn assert_ports_free() {
-    for p in PORTS {
-        if let Err(e) = TcpListener::bind(("127.0.0.1", p)) {
-            panic!(
-                "port 127.0.0.1:{p} is in use ({e}): the Redis system needs 7311-7317; \
-                 is a redis-server left over from another run?"
-            );
-        }
-    }
-}
-
 #[test]
 fn redis_fails_over_when_the_primary_crashes() {
     let missing: Vec<&str> = ["redis-server", "redis-cli"]
@@ -387,8 +212,8 @@ fn redis_fails_over_when_the_primary_crashes() {
         .expect("tempdir");
 
     // ------------------------------------------------------------------ without faults
-    assert_ports_free();
-    let plain = bop_run(tmp.path(), "redis", &[]);
+    SYSTEM.assert_ports_free();
+    let plain = SYSTEM.run(tmp.path(), "redis", &[]);
     eprintln!("redis without faults: {:?}", plain.took);
     assert_common(&plain);
     let diag = plain.diag();
@@ -426,9 +251,9 @@ fn redis_fails_over_when_the_primary_crashes() {
     );
 
     // ------------------------------------------------------------------ with the faults file
-    assert_ports_free();
-    let faults = system_dir().join("faults");
-    let faulty = bop_run(
+    SYSTEM.assert_ports_free();
+    let faults = SYSTEM.dir().join("faults");
+    let faulty = SYSTEM.run(
         tmp.path(),
         "redis-faults",
         &["--faults", faults.to_str().expect("utf-8 path")],
