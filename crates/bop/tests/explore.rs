@@ -1102,7 +1102,7 @@ fn explore_into_a_used_out_replaces_the_previous_runs_and_refuses_other_files() 
     assert!(matches!(o.status.code(), Some(0) | Some(1)), "{}", text(&o));
     // what a longer previous campaign would have left
     std::fs::copy(
-        dir.join("run-000-fault-free.jsonl"),
+        dir.join("run-001-fault-free.jsonl"),
         dir.join("run-017.jsonl"),
     )
     .expect("copy");
@@ -1149,7 +1149,7 @@ fn explore_into_a_used_out_replaces_the_previous_runs_and_refuses_other_files() 
         "{}",
         text(&o)
     );
-    assert!(dir.join("run-000-fault-free.jsonl").exists());
+    assert!(dir.join("run-001-fault-free.jsonl").exists());
 }
 
 /// Two campaigns (or a campaign and a census) never share an --out directory: the second is
@@ -1169,7 +1169,7 @@ fn an_out_directory_in_use_is_refused() {
     let (child, out, err) = sb.spawn_command("first", &mut cmd);
     let pid = child.id() as i32;
     // the first holds the directory once its fault-free run is under way
-    let trace = sb.join("o/run-000-fault-free.jsonl");
+    let trace = sb.join("o/run-001-fault-free.jsonl");
     let deadline = std::time::Instant::now() + RUN_LIMIT;
     while !trace.exists() {
         if std::time::Instant::now() > deadline {

@@ -385,7 +385,8 @@ impl Campaign<'_> {
     /// Runs a candidate; records it, and a bug if it is one. Returns whether it passed.
     fn try_faults(&mut self, set: &BTreeSet<Fault>) -> Result<Option<Outcome>, ExploreError> {
         let faults: Vec<String> = set.iter().map(|f| f.to_string()).collect();
-        let name = format!("run-{:03}", self.runs);
+        // named by its number in the campaign, as the progress line counts it
+        let name = format!("run-{:03}", self.runs + 1);
         let o = self.run(&faults, &name)?;
         self.progress(&format!(
             "bop explore: run {}/{}: {} → {}{}",
@@ -497,7 +498,7 @@ fn parted(good: &Path, faulty: &Path, oracle: &BTreeSet<String>) -> Option<Strin
 }
 
 /// Whether `name` is `prefix` and a number, then one of `then` and more (`run-007.jsonl`,
-/// `run-000-fault-free.out` with `.` or `-`; `class-3.jsonl` with `.`).
+/// `run-001-fault-free.out` with `.` or `-`; `class-3.jsonl` with `.`).
 pub fn numbered(name: &str, prefix: &str, then: &[char]) -> bool {
     name.strip_prefix(prefix).is_some_and(|rest| {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
@@ -713,7 +714,7 @@ pub fn write_report(path: &Path, report: &Report) -> Result<(), ExploreError> {
 /// The campaign proper: (certified bound, why it stopped).
 fn campaign(c: &mut Campaign) -> Result<(Option<usize>, String), ExploreError> {
     let k = c.opts.max_faults;
-    let base = c.run(&[], "run-000-fault-free")?;
+    let base = c.run(&[], "run-001-fault-free")?;
     c.progress(&format!(
         "bop explore: run 1/{}: no faults → {}",
         c.opts.budget, base.verdict
