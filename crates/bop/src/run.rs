@@ -17,9 +17,7 @@ use bop_cluster::{Cluster, Node};
 use bop_faults::{Decision, Effect, Engine, Fired, Rule};
 use bop_graph::Graph;
 use bop_model::{Applied, Model, Object, TaskKind as ModelTask};
-use bop_ptrace::{
-    Action, Event as Stop, Exit, OnSignal, Spawn, TaskKind, TraceeMemory, Tracer, Waited,
-};
+use bop_ptrace::{Action, Exit, OnSignal, Spawn, Stop, TaskKind, TraceeMemory, Tracer, Waited};
 use bop_syscalls::{decode, signal_name, Call};
 use bop_trace::{Event, Footer, Header, NodeInfo, NodeOutcome, Record, Writer, FORMAT};
 

@@ -2,7 +2,7 @@
 //!
 //! [`Tracer`] launches programs with a seccomp filter installed before `execve` (so only the
 //! syscalls in [`bop_syscalls::TRACED`] stop them), follows every thread and child they create,
-//! and hands out [`Event`]s: syscall entries and exits, new tasks, execs, signals and exits.
+//! and hands out [`Stop`]s: syscall entries and exits, new tasks, execs, signals and exits.
 //! A stopped tracee stays stopped until [`Tracer::resume`] says how to go on, so the layers
 //! above decide synchronously (let the call run, watch its result, or fail it with an errno).
 //!
@@ -28,4 +28,4 @@ pub use memory::TraceeMemory;
 pub use signals::{
     block_signals, sigset, take_interrupt, take_signal, unblock_signals, STOP_SIGNALS,
 };
-pub use tracer::{Action, Event, Exit, TaskKind, Tracer};
+pub use tracer::{Action, Exit, Stop, TaskKind, Tracer};

@@ -55,7 +55,7 @@ pub enum TaskKind {
 /// Something a tracee did. Unless said otherwise the tracee is stopped until
 /// [`Tracer::resume`] is called for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Stop {
     /// A thread is about to make a traced syscall.
     SyscallEntry { tid: i32, nr: i64, args: [u64; 6] },
     /// A syscall whose entry was resumed with [`Action::WatchExit`] (or [`Action::Fail`])
@@ -96,7 +96,7 @@ pub enum Event {
 pub enum Action {
     /// Run on (a pending signal is delivered).
     Continue,
-    /// At a syscall entry: run the call and stop at its exit ([`Event::SyscallExit`]).
+    /// At a syscall entry: run the call and stop at its exit ([`Stop::SyscallExit`]).
     WatchExit,
     /// At a syscall entry: skip the call and make it fail with this errno (the exit is reported).
     Fail(i32),
@@ -140,7 +140,7 @@ pub struct Tracer {
     expected: HashMap<i32, i32>,
     /// new tasks whose first stop came before their parent's event
     early: HashSet<i32>,
-    queue: VecDeque<Event>,
+    queue: VecDeque<Stop>,
     filter: Vec<libc::sock_filter>,
     seccomp: bool,
     options: libc::c_long,
@@ -304,15 +304,15 @@ impl Tracer {
     ///
     /// One blocking `wait4` per stop; a watcher thread ([`crate::waker`]) ends the wait at the
     /// deadline or on SIGINT, SIGTERM or SIGHUP. With the deadline already passed it polls:
-    /// a stop that is waiting is returned before [`Event::Timeout`].
-    pub fn next_event(&mut self, deadline: Option<Instant>) -> Event {
+    /// a stop that is waiting is returned before [`Stop::Timeout`].
+    pub fn next_event(&mut self, deadline: Option<Instant>) -> Stop {
         loop {
             if let Some(e) = self.queue.pop_front() {
                 return e;
             }
             let waker = self.waker.get_or_insert_with(Waker::start);
             if let Some(sig) = waker.take_signal() {
-                return Event::Interrupted { sig };
+                return Stop::Interrupted { sig };
             }
             // A deadline already passed still takes the stops that are waiting (a poll, not a
             // wait): a caller whose deadline stays in the past must not starve the tracees.
@@ -328,11 +328,11 @@ impl Tracer {
             // watcher's wake children.
             let pid = unsafe { libc::waitpid(-1, &mut st, flags) };
             if pid == 0 || (pid < 0 && passed) {
-                return Event::Timeout;
+                return Stop::Timeout;
             }
             if pid > 0 {
                 match waker.reaped(pid) {
-                    Some(Wake::Signal(sig)) => return Event::Interrupted { sig },
+                    Some(Wake::Signal(sig)) => return Stop::Interrupted { sig },
                     Some(Wake::Deadline) => continue,
                     None => self.handle(pid, st),
                 }
@@ -341,7 +341,7 @@ impl Tracer {
             let e = std::io::Error::last_os_error().raw_os_error();
             if e == Some(libc::ECHILD) {
                 if self.threads.is_empty() && deadline.is_none() {
-                    return Event::NoTracees;
+                    return Stop::NoTracees;
                 }
                 // no child at all (more may be started before the deadline): poll
                 std::thread::sleep(std::time::Duration::from_millis(2));
@@ -368,7 +368,7 @@ impl Tracer {
             };
             self.paused.remove(&tid);
             if let Some(t) = self.threads.remove(&tid) {
-                self.queue.push_back(Event::Exited {
+                self.queue.push_back(Stop::Exited {
                     tid,
                     tgid: t.tgid,
                     exit,
@@ -435,7 +435,7 @@ impl Tracer {
                 t.stop = StopKind::Other;
                 t.pending = None;
                 t.in_syscall = false;
-                self.queue.push_back(Event::Exec { tid, former });
+                self.queue.push_back(Stop::Exec { tid, former });
             }
             libc::PTRACE_EVENT_EXIT => {
                 // The thread is dying (exit_group, a fatal signal). A call it was inside may
@@ -450,7 +450,7 @@ impl Tracer {
                     let ret = regs.rax as i64;
                     if ret != -(libc::ENOSYS as i64) {
                         self.queue
-                            .push_back(Event::SyscallExit { tid, nr, args, ret });
+                            .push_back(Stop::SyscallExit { tid, nr, args, ret });
                     }
                 }
                 let tgid = self.threads.get(&tid).map(|t| t.tgid).unwrap_or(tid);
@@ -460,7 +460,7 @@ impl Tracer {
                 } else {
                     Exit::Code(libc::WEXITSTATUS(status))
                 };
-                self.queue.push_back(Event::Exiting { tid, tgid, exit });
+                self.queue.push_back(Stop::Exiting { tid, tgid, exit });
             }
             PTRACE_EVENT_STOP => {
                 if matches!(
@@ -481,7 +481,7 @@ impl Tracer {
                 self.threads
                     .entry(tid)
                     .and_modify(|t| t.stop = StopKind::Signal(sig));
-                self.queue.push_back(Event::Signal { tid, sig });
+                self.queue.push_back(Stop::Signal { tid, sig });
             }
             _ => {
                 self.threads
@@ -514,7 +514,7 @@ impl Tracer {
                 }
                 t.stop = StopKind::Entry;
                 t.pending = Some((nr, args));
-                self.queue.push_back(Event::SyscallEntry { tid, nr, args });
+                self.queue.push_back(Stop::SyscallEntry { tid, nr, args });
             }
             SYSCALL_INFO_EXIT => {
                 t.in_syscall = false;
@@ -527,7 +527,7 @@ impl Tracer {
                     Some((nr, args)) => {
                         t.stop = StopKind::Exit;
                         self.queue
-                            .push_back(Event::SyscallExit { tid, nr, args, ret });
+                            .push_back(Stop::SyscallExit { tid, nr, args, ret });
                     }
                     None => {
                         t.stop = StopKind::Other;
@@ -571,7 +571,7 @@ impl Tracer {
             // a task made while its creator was being paused is paused too
             self.paused.insert(child, None);
         }
-        self.queue.push_back(Event::NewTask {
+        self.queue.push_back(Stop::NewTask {
             parent: tid,
             child,
             kind,

@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 
-use bop_ptrace::{block_signals, Action, Event, Exit, Spawn, SpawnError, TaskKind, Tracer};
+use bop_ptrace::{block_signals, Action, Exit, Spawn, SpawnError, Stop, TaskKind, Tracer};
 
 fn spec(argv: &[&str]) -> Spawn {
     let devnull = std::fs::OpenOptions::new()
@@ -34,14 +34,14 @@ fn follows_a_shell_pipeline() {
     let mut root_exit = None;
     loop {
         match t.next_event(None) {
-            Event::SyscallEntry { tid, nr, .. } => {
+            Stop::SyscallEntry { tid, nr, .. } => {
                 if nr == libc::SYS_write || nr == libc::SYS_pipe2 || nr == libc::SYS_pipe {
                     t.resume(tid, Action::WatchExit)
                 } else {
                     t.resume(tid, Action::Continue)
                 }
             }
-            Event::SyscallExit { tid, nr, ret, .. } => {
+            Stop::SyscallExit { tid, nr, ret, .. } => {
                 if nr == libc::SYS_write && ret > 0 {
                     writes += 1;
                 }
@@ -50,25 +50,23 @@ fn follows_a_shell_pipeline() {
                 }
                 t.resume(tid, Action::Continue)
             }
-            Event::NewTask { parent, kind, .. } => {
+            Stop::NewTask { parent, kind, .. } => {
                 if matches!(kind, TaskKind::Process { .. }) {
                     procs += 1;
                 }
                 t.resume(parent, Action::Continue)
             }
-            Event::Exec { tid, .. } => {
+            Stop::Exec { tid, .. } => {
                 execs += 1;
                 t.resume(tid, Action::Continue)
             }
-            Event::Signal { tid, .. } | Event::Exiting { tid, .. } => {
-                t.resume(tid, Action::Continue)
-            }
-            Event::Exited { tid, exit, .. } => {
+            Stop::Signal { tid, .. } | Stop::Exiting { tid, .. } => t.resume(tid, Action::Continue),
+            Stop::Exited { tid, exit, .. } => {
                 if tid == pid {
                     root_exit = Some(exit);
                 }
             }
-            Event::NoTracees => break,
+            Stop::NoTracees => break,
             e => panic!("unexpected {e:?}"),
         }
     }
@@ -86,7 +84,7 @@ fn a_missing_program_is_an_exec_error() {
     let err = t.spawn(&spec(&["/nonexistent/prog"])).unwrap_err();
     assert_eq!(err, SpawnError::Exec(libc::ENOENT));
     // the failed child is reaped and nothing is left
-    assert_eq!(t.next_event(None), Event::NoTracees);
+    assert_eq!(t.next_event(None), Stop::NoTracees);
 }
 
 #[test]
@@ -99,17 +97,17 @@ fn a_failed_call_returns_the_injected_errno() {
     let mut code = None;
     loop {
         match t.next_event(None) {
-            Event::SyscallEntry { tid, nr, .. } if nr == libc::SYS_write => {
+            Stop::SyscallEntry { tid, nr, .. } if nr == libc::SYS_write => {
                 t.resume(tid, Action::Fail(libc::EIO))
             }
-            Event::SyscallEntry { tid, .. }
-            | Event::SyscallExit { tid, .. }
-            | Event::Exec { tid, .. }
-            | Event::Signal { tid, .. }
-            | Event::Exiting { tid, .. } => t.resume(tid, Action::Continue),
-            Event::NewTask { parent, .. } => t.resume(parent, Action::Continue),
-            Event::Exited { exit, .. } => code = Some(exit),
-            Event::NoTracees => break,
+            Stop::SyscallEntry { tid, .. }
+            | Stop::SyscallExit { tid, .. }
+            | Stop::Exec { tid, .. }
+            | Stop::Signal { tid, .. }
+            | Stop::Exiting { tid, .. } => t.resume(tid, Action::Continue),
+            Stop::NewTask { parent, .. } => t.resume(parent, Action::Continue),
+            Stop::Exited { exit, .. } => code = Some(exit),
+            Stop::NoTracees => break,
             e => panic!("unexpected {e:?}"),
         }
     }
@@ -133,21 +131,21 @@ fn a_deadline_already_passed_still_returns_the_waiting_stops() {
     let (mut events, mut timeouts, mut root_exit) = (0, 0, None);
     while root_exit.is_none() {
         match t.next_event(Some(past)) {
-            Event::Timeout => {
+            Stop::Timeout => {
                 timeouts += 1;
                 assert!(timeouts < 1_000_000, "the stops never came ({events} seen)");
             }
-            Event::SyscallEntry { tid, .. }
-            | Event::SyscallExit { tid, .. }
-            | Event::Exec { tid, .. }
-            | Event::Signal { tid, .. }
-            | Event::Exiting { tid, .. } => {
+            Stop::SyscallEntry { tid, .. }
+            | Stop::SyscallExit { tid, .. }
+            | Stop::Exec { tid, .. }
+            | Stop::Signal { tid, .. }
+            | Stop::Exiting { tid, .. } => {
                 events += 1;
                 t.resume(tid, Action::Continue)
             }
-            Event::NewTask { parent, .. } => t.resume(parent, Action::Continue),
-            Event::Exited { tid, exit, .. } if tid == pid => root_exit = Some(exit),
-            Event::Exited { .. } => {}
+            Stop::NewTask { parent, .. } => t.resume(parent, Action::Continue),
+            Stop::Exited { tid, exit, .. } if tid == pid => root_exit = Some(exit),
+            Stop::Exited { .. } => {}
             e => panic!("unexpected {e:?}"),
         }
     }
