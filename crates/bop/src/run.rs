@@ -86,7 +86,8 @@ struct Deferred {
     fired: Vec<Fired>,
     /// The effects to carry out then.
     effects: Vec<Effect>,
-    /// The processes of the other nodes those effects act on, held (paused) until then.
+    /// The processes of the other nodes those effects act on, held at their next stop (not
+    /// interrupted: [`Tracer::hold_at_stops`]) until then.
     frozen: Vec<i32>,
     /// Since when.
     since: Instant,
@@ -1304,7 +1305,7 @@ impl Runner<'_> {
                 .filter(|&n| n != node)
                 .flat_map(|n| self.alive_pids(n))
                 .collect();
-            self.tracer.pause(&frozen);
+            self.tracer.hold_at_stops(&frozen);
             self.deferred.insert(
                 tid,
                 Deferred {

@@ -1799,12 +1799,14 @@ fn run_with_rule(sb: &Sandbox, name: &str, cluster: &std::path::Path, rule: &str
     sb.bop(name, &args, Some(trace))
 }
 
-/// `crash X after Y.send(X)#N`: nothing X does can get ahead of the crash, not even reading
-/// the message, though X polls its socket without pause and the send's exit stop comes to bop
-/// after the bytes are in X's buffer. (Before bop held X while the send completed, X read the
-/// message before the crash in 10 runs of 10.)
+/// `crash X after Y.send(X)#N`: nothing X does in answer can get ahead of the crash, though X
+/// polls its socket without pause and the send's exit stop comes to bop after the bytes are in
+/// X's buffer: X may receive the message (the kernel delivers it), but sends nothing before it
+/// dies. (A guard: X's answer getting ahead was seen once in about 20 runs of a ZooKeeper
+/// client; this polling pair did not show it in 5 runs without the hold, where X's receive was
+/// in the trace before the crash in 10 runs of 10.)
 #[test]
-fn a_crash_after_a_send_comes_before_the_peer_reads_it() {
+fn a_crash_after_a_send_comes_before_the_peer_answers() {
     let sb = Sandbox::new();
     for i in 0..5 {
         let cluster = busy_pair(&sb, &format!("busy{i}"), 4);
@@ -1818,9 +1820,9 @@ fn a_crash_after_a_send_comes_before_the_peer_reads_it() {
         let f = run.footer();
         assert_eq!(f.faults[0].fired, 1, "the crash fired\n{}", run.diag());
         assert!(f.faults[0].caveat.is_none(), "{}", run.diag());
-        let read: Vec<&Event> = events_of(&t, "server")
+        let answered: Vec<&Event> = events_of(&t, "server")
             .filter(|e| {
-                e.op.as_deref() == Some("recv")
+                e.op.as_deref() == Some("send")
                     && e.bytes.unwrap_or(0) > 0
                     && e.sock
                         .as_ref()
@@ -1828,8 +1830,8 @@ fn a_crash_after_a_send_comes_before_the_peer_reads_it() {
             })
             .collect();
         assert!(
-            read.is_empty(),
-            "run {i}: the server read the message before the crash: {read:?}\n{}",
+            answered.is_empty(),
+            "run {i}: the server answered before the crash: {answered:?}\n{}",
             run.diag()
         );
     }

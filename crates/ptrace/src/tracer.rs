@@ -589,6 +589,19 @@ impl Tracer {
     /// threads are interrupted (`PTRACE_INTERRUPT`, invisible to the program), stopped ones are
     /// not resumed. Threads they create meanwhile are paused too.
     pub fn pause(&mut self, tgids: &[i32]) {
+        self.pause_threads(tgids, true)
+    }
+
+    /// Keeps every thread of these processes from going on past its next stop until
+    /// [`Tracer::unpause`], without interrupting any: a running thread runs on to its next
+    /// traced call, a thread blocked in a call stays in it until the call completes, and there
+    /// it waits (an interrupt would end a call that has a timeout with EINTR, which the program
+    /// sees).
+    pub fn hold_at_stops(&mut self, tgids: &[i32]) {
+        self.pause_threads(tgids, false)
+    }
+
+    fn pause_threads(&mut self, tgids: &[i32], interrupt: bool) {
         let tids: Vec<(i32, StopKind)> = self
             .threads
             .iter()
@@ -600,7 +613,7 @@ impl Tracer {
                 continue;
             }
             self.paused.insert(tid, None);
-            if stop == StopKind::Running {
+            if interrupt && stop == StopKind::Running {
                 // SAFETY: PTRACE_INTERRUPT on a tracee; ESRCH means it is gone.
                 unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) };
             }
