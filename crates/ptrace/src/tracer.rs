@@ -586,8 +586,9 @@ impl Tracer {
     }
 
     /// Keeps every thread of these processes from running until [`Tracer::unpause`]: running
-    /// threads are interrupted (`PTRACE_INTERRUPT`, invisible to the program), stopped ones are
-    /// not resumed. Threads they create meanwhile are paused too.
+    /// threads are interrupted (`PTRACE_INTERRUPT`: no signal, but a thread blocked in a call
+    /// that has a timeout, such as a receive on a socket with `SO_RCVTIMEO`, sees it fail with
+    /// EINTR), stopped ones are not resumed. Threads they create meanwhile are paused too.
     pub fn pause(&mut self, tgids: &[i32]) {
         self.pause_threads(tgids, true)
     }
